@@ -1,0 +1,368 @@
+//! Intent matching, in layers (see DESIGN.md):
+//!
+//! 1. commands and button payloads, exact;
+//! 2. keywords and phrases in one aho-corasick automaton, whole words, weighted;
+//! 3. regex patterns with named captures;
+//! 4. example similarity over an inverted index of every intent's examples;
+//! 5. below the pack's confidence threshold: the fallback, with suggestions.
+//!
+//! Layers 2–4 each score every intent they recognise in 0..1, and an
+//! intent's score combines them (noisy-or), so a keyword hit is confirmed by
+//! similar examples and a clearly better paraphrase beats an incidental
+//! keyword. Every result names the layer that contributed most. Matching is
+//! deterministic: ties go to the intent defined first.
+
+mod commands;
+mod keywords;
+mod patterns;
+mod similarity;
+mod spell;
+
+use std::collections::{BTreeMap, HashMap};
+
+use regex::Regex;
+
+use crate::error::{Error, Result};
+use crate::normalise::Normaliser;
+use crate::pack::{FALLBACK, Pack};
+
+/// Text longer than this many characters is matched on its beginning only:
+/// rambling messages rarely change topic, and matching stays fast.
+pub const MAX_MATCH_CHARS: usize = 1_000;
+
+/// The layer that decided a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Layer {
+    /// An exact command such as `#info`.
+    Command,
+    /// A button payload or a numbered menu choice.
+    Choice,
+    /// Keywords and phrases.
+    Keyword,
+    /// A regex pattern.
+    Pattern,
+    /// Similarity to the pack's examples.
+    Similarity,
+    /// Nothing was confident enough.
+    Fallback,
+}
+
+impl Layer {
+    /// The layer's name in lower case.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Command => "command",
+            Self::Choice => "choice",
+            Self::Keyword => "keyword",
+            Self::Pattern => "pattern",
+            Self::Similarity => "similarity",
+            Self::Fallback => "fallback",
+        }
+    }
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One intent's result for a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    /// The intent id.
+    pub intent: String,
+    /// Combined score in 0..1.
+    pub score: f32,
+    /// The layer that contributed most.
+    pub layer: Layer,
+    /// Score of each layer that recognised the intent.
+    pub layers: BTreeMap<Layer, f32>,
+    /// Named captures of a pattern, or `args` of a command.
+    pub captures: BTreeMap<String, String>,
+}
+
+/// The matcher's decision on one message, with everything `explain` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The message after normalisation.
+    pub normalised: String,
+    /// The normalised words after typo correction towards the pack's vocabulary.
+    pub corrected: String,
+    /// The chosen intent: the best match, or `fallback` below the threshold.
+    pub best: Match,
+    /// The next best intents, best first (at most five).
+    pub runners_up: Vec<Match>,
+}
+
+impl Decision {
+    /// Whether the fallback answered.
+    #[must_use]
+    pub fn is_fallback(&self) -> bool {
+        self.best.intent == FALLBACK
+    }
+}
+
+/// Compiles a pack pattern for normalised text: ASCII word classes where
+/// the pattern allows it (hundreds of times cheaper than Unicode classes),
+/// Unicode otherwise.
+///
+/// # Errors
+/// The regex error when the pattern does not compile either way.
+pub fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+        .or_else(|_| Regex::new(pattern))
+}
+
+/// The intent matcher of one pack; built when the pack loads.
+#[derive(Debug)]
+pub struct Matcher {
+    normaliser: Normaliser,
+    ids: Vec<String>,
+    commands: commands::Commands,
+    keywords: keywords::Keywords,
+    patterns: patterns::Patterns,
+    similarity: similarity::SimilarityIndex,
+    speller: spell::Speller,
+    threshold: f32,
+    fallback_defined: bool,
+}
+
+impl Matcher {
+    /// Builds the matcher for `pack` with the bundled normaliser.
+    ///
+    /// # Errors
+    /// When the keyword automaton cannot be built (far beyond any real pack's size).
+    pub fn new(pack: &Pack) -> Result<Self> {
+        Self::with_normaliser(pack, Normaliser::bundled())
+    }
+
+    /// Builds the matcher for `pack` with `normaliser`.
+    ///
+    /// # Errors
+    /// When the keyword automaton cannot be built.
+    pub fn with_normaliser(pack: &Pack, normaliser: Normaliser) -> Result<Self> {
+        let mut commands = commands::Commands::default();
+        let mut patterns = patterns::Patterns::default();
+        let mut phrases = Vec::new();
+        let mut examples = Vec::new();
+        let mut vocab: HashMap<String, u32> = HashMap::new();
+        for (i, intent) in pack.intents.iter().enumerate() {
+            let i = i as u32;
+            for c in &intent.commands {
+                commands.insert(c, i);
+            }
+            for k in &intent.keywords {
+                let words = normaliser.words(&k.text);
+                for w in &words {
+                    *vocab.entry(w.clone()).or_default() += 1;
+                }
+                phrases.push((i, words.join(" "), k.weight));
+                examples.push((i, words));
+            }
+            for p in &intent.patterns {
+                if let Ok(re) = compile_pattern(p) {
+                    patterns.push(i, re);
+                }
+            }
+            for e in &intent.examples {
+                let words = normaliser.words(e);
+                for w in &words {
+                    *vocab.entry(w.clone()).or_default() += 1;
+                }
+                examples.push((i, words));
+            }
+        }
+        let keywords =
+            keywords::Keywords::build(phrases).map_err(|e| Error::Matcher(e.to_string()))?;
+        let similarity = similarity::SimilarityIndex::build(pack.intents.len(), &examples);
+        Ok(Self {
+            normaliser,
+            ids: pack.intents.iter().map(|i| i.id.clone()).collect(),
+            commands,
+            keywords,
+            patterns,
+            similarity,
+            speller: spell::Speller::new(vocab),
+            threshold: pack.settings.confidence_threshold,
+            fallback_defined: pack.intents.iter().any(|i| i.id == FALLBACK),
+        })
+    }
+
+    /// The normaliser this matcher uses.
+    #[must_use]
+    pub fn normaliser(&self) -> &Normaliser {
+        &self.normaliser
+    }
+
+    /// The intent a command (`#info`, `/start`) leads to, with its argument.
+    #[must_use]
+    pub fn command<'t>(&self, raw: &'t str) -> Option<(&str, &'t str)> {
+        self.commands
+            .find(raw)
+            .map(|(i, rest)| (self.ids[i as usize].as_str(), rest))
+    }
+
+    /// Decides which intent `text` asks for.
+    #[must_use]
+    pub fn decide(&self, text: &str) -> Decision {
+        let text = truncate_chars(text, MAX_MATCH_CHARS);
+        if let Some((intent, args)) = self.commands.find(text) {
+            let mut captures = BTreeMap::new();
+            if !args.is_empty() {
+                captures.insert("args".to_owned(), args.to_owned());
+            }
+            let normalised = self.normaliser.normalise(text);
+            let mut best = Match {
+                intent: self.ids[intent as usize].clone(),
+                score: 1.0,
+                layer: Layer::Command,
+                layers: BTreeMap::from([(Layer::Command, 1.0)]),
+                captures,
+            };
+            // Patterns still fill captures for a command with arguments (`#status ADU-…`).
+            for (i, _, caps) in self.patterns.scores(&normalised) {
+                if i == intent {
+                    best.captures.extend(caps);
+                }
+            }
+            return Decision {
+                corrected: normalised.clone(),
+                normalised,
+                best,
+                runners_up: Vec::new(),
+            };
+        }
+
+        let words = self.normaliser.words(text);
+        let normalised = words.join(" ");
+        let corrected_words: Vec<String> = words
+            .iter()
+            .map(|w| {
+                if self.speller.contains(w) || self.normaliser.is_informal(w) {
+                    return w.clone();
+                }
+                self.speller.correct(w).map_or_else(|| w.clone(), str::to_owned)
+            })
+            .collect();
+        let corrected = corrected_words.join(" ");
+
+        let mut table: HashMap<u32, Match> = HashMap::new();
+        let mut entry = |i: u32, layer: Layer, score: f32| {
+            table
+                .entry(i)
+                .or_insert_with(|| Match {
+                    intent: self.ids[i as usize].clone(),
+                    score: 0.0,
+                    layer,
+                    layers: BTreeMap::new(),
+                    captures: BTreeMap::new(),
+                })
+                .layers
+                .insert(layer, score);
+        };
+        for (i, s) in self.keywords.scores(&corrected) {
+            entry(i, Layer::Keyword, s);
+        }
+        let mut captured: HashMap<u32, BTreeMap<String, String>> = HashMap::new();
+        for (i, s, caps) in self.patterns.scores(&corrected) {
+            entry(i, Layer::Pattern, s);
+            captured.insert(i, caps);
+        }
+        for (i, s) in self.similarity.scores(&corrected_words) {
+            entry(i, Layer::Similarity, s);
+        }
+        for (i, caps) in captured {
+            if let Some(m) = table.get_mut(&i) {
+                m.captures = caps;
+            }
+        }
+
+        let mut ranked: Vec<(u32, Match)> = table.into_iter().collect();
+        for (_, m) in &mut ranked {
+            let miss: f32 = m.layers.values().map(|s| 1.0 - s.clamp(0.0, 1.0)).product();
+            m.score = 1.0 - miss;
+            m.layer = m
+                .layers
+                .iter()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+                .map_or(Layer::Fallback, |(l, _)| *l);
+        }
+        ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+        let mut ranked: Vec<Match> = ranked.into_iter().map(|(_, m)| m).collect();
+
+        let confident = ranked
+            .first()
+            .is_some_and(|m| m.score >= self.threshold && m.score > 0.0);
+        let best = if confident {
+            ranked.remove(0)
+        } else {
+            Match {
+                intent: FALLBACK.to_owned(),
+                score: ranked.first().map_or(0.0, |m| m.score),
+                layer: Layer::Fallback,
+                layers: BTreeMap::new(),
+                captures: BTreeMap::new(),
+            }
+        };
+        ranked.truncate(5);
+        Decision {
+            normalised,
+            corrected,
+            best,
+            runners_up: ranked,
+        }
+    }
+
+    /// Whether the pack defines its own `fallback` intent.
+    #[must_use]
+    pub fn has_own_fallback(&self) -> bool {
+        self.fallback_defined
+    }
+
+    /// Every intent id, in pack order.
+    #[must_use]
+    pub fn intent_ids(&self) -> &[String] {
+        &self.ids
+    }
+}
+
+/// The first `max` characters of `text`, cut on a character boundary.
+#[must_use]
+pub fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+/// Optimal-string-alignment edit distance (insertions, deletions,
+/// substitutions, adjacent transpositions), over characters.
+#[must_use]
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let (n, m) = (a.len(), b.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=m {
+        d[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[n][m]
+}

@@ -1,0 +1,247 @@
+//! Intent packs: the questions an office answers, as TOML files a
+//! maintainer edits without Rust.
+//!
+//! ```text
+//! intents/perindag/
+//!   pack.toml        [pack] id, name, version, language; [office] …; [settings] …
+//!   intents/*.toml   [[intent]] id, commands, keywords, patterns, examples, reply, buttons
+//! ```
+//!
+//! [`Pack::load`] validates everything and reports every problem with file,
+//! line and a hint, not only the first.
+
+mod load;
+mod template;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use template::{Template, TemplateError};
+
+use crate::error::Result;
+
+/// Variables about the office and pack that every reply template may use.
+pub const OFFICE_VARIABLES: &[&str] = &[
+    "office.name",
+    "office.address",
+    "office.phone",
+    "office.whatsapp",
+    "office.email",
+    "office.website",
+    "office.hours",
+    "office.timezone",
+    "pack.id",
+    "pack.name",
+    "pack.version",
+];
+
+/// The id of the built-in fallback intent; a pack may define its own.
+pub const FALLBACK: &str = "fallback";
+
+/// A loaded and validated intent pack.
+#[derive(Debug, Clone)]
+pub struct Pack {
+    /// `[pack]`: identity.
+    pub meta: PackMeta,
+    /// `[office]`: facts about the office, used in replies.
+    pub office: Office,
+    /// `[settings]`: matching and session tuning.
+    pub settings: Settings,
+    /// Every intent, in file order (files sorted by name).
+    pub intents: Vec<Intent>,
+    /// Where the pack was loaded from (`None` for packs built from memory).
+    pub root: Option<PathBuf>,
+}
+
+/// `[pack]` of `pack.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackMeta {
+    /// Short machine id, e.g. `perindag`.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// The pack's own version, e.g. `1.0.0`.
+    pub version: String,
+    /// Language tag, e.g. `id`.
+    pub language: String,
+    /// Optional description.
+    pub description: String,
+}
+
+/// `[office]` of `pack.toml`. Every field is optional and renders as empty
+/// text when missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Office {
+    /// The office's name.
+    pub name: String,
+    /// Street address.
+    pub address: String,
+    /// Telephone number.
+    pub phone: String,
+    /// WhatsApp number.
+    pub whatsapp: String,
+    /// E-mail address.
+    pub email: String,
+    /// Web site.
+    pub website: String,
+    /// Opening hours, as shown to citizens.
+    pub hours: String,
+    /// IANA time zone, e.g. `Asia/Jakarta`.
+    pub timezone: String,
+}
+
+/// `[settings]` of `pack.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Below this score (0..1) the fallback answers; 0 always answers with
+    /// the best intent.
+    pub confidence_threshold: f32,
+    /// How many suggestions the fallback offers as buttons.
+    pub fallback_suggestions: usize,
+    /// Minutes of silence after which a session starts afresh.
+    pub session_timeout_minutes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            confidence_threshold: 0.3,
+            fallback_suggestions: 3,
+            session_timeout_minutes: 30,
+        }
+    }
+}
+
+/// One intent: a kind of question and its answer.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    /// Unique id (`izin_usaha`).
+    pub id: String,
+    /// Short human title, used when the intent is offered as a suggestion.
+    pub title: Option<String>,
+    /// Exact commands (`#info`, `/start`), compared case-insensitively.
+    pub commands: Vec<String>,
+    /// Words and phrases that signal the intent, whole words.
+    pub keywords: Vec<Keyword>,
+    /// Regular expressions over normalised text; named groups become variables.
+    pub patterns: Vec<String>,
+    /// Example utterances the similarity layer learns from at load time.
+    pub examples: Vec<String>,
+    /// The answer.
+    pub reply: Template,
+    /// Buttons under the answer.
+    pub buttons: Vec<IntentButton>,
+    /// Where the intent is defined.
+    pub source: Source,
+}
+
+/// A keyword or phrase with its weight (0..1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyword {
+    /// The word or phrase as written.
+    pub text: String,
+    /// How strongly it signals the intent.
+    pub weight: f32,
+}
+
+/// A button under an intent's reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentButton {
+    /// The label.
+    pub title: String,
+    /// The intent it leads to.
+    pub intent: String,
+}
+
+/// A place in a pack file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    /// File relative to the pack root.
+    pub file: PathBuf,
+    /// One-based line.
+    pub line: usize,
+}
+
+impl Pack {
+    /// Loads and validates the pack in `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Pack`](crate::Error::Pack) with every problem found, or
+    /// [`Error::Io`](crate::Error::Io) when the folder cannot be read.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let files = load::read_dir(dir)?;
+        let mut pack = Self::from_files(files)?;
+        pack.root = Some(dir.to_owned());
+        Ok(pack)
+    }
+
+    /// Loads a pack from `(relative path, contents)` pairs, e.g. files
+    /// embedded in a binary. Paths use `/`: `pack.toml`, `intents/x.toml`.
+    ///
+    /// # Errors
+    /// [`Error::Pack`](crate::Error::Pack) with every problem found.
+    pub fn from_files<P, C>(files: impl IntoIterator<Item = (P, C)>) -> Result<Self>
+    where
+        P: Into<PathBuf>,
+        C: Into<String>,
+    {
+        let files: Vec<(PathBuf, String)> = files
+            .into_iter()
+            .map(|(p, c)| (p.into(), c.into()))
+            .collect();
+        load::parse(&files)
+    }
+
+    /// The intent with `id`.
+    #[must_use]
+    pub fn intent(&self, id: &str) -> Option<&Intent> {
+        self.intents.iter().find(|i| i.id == id)
+    }
+
+    /// A short human title for intent `id`: its `title`, else the title of a
+    /// button leading to it, else the id made readable (`izin_usaha` → `Izin usaha`).
+    #[must_use]
+    pub fn intent_title(&self, id: &str) -> String {
+        if let Some(t) = self.intent(id).and_then(|i| i.title.clone()) {
+            return t;
+        }
+        let from_button = self
+            .intents
+            .iter()
+            .flat_map(|i| &i.buttons)
+            .find(|b| b.intent == id)
+            .map(|b| b.title.clone());
+        from_button.unwrap_or_else(|| {
+            let spaced = id.replace('_', " ");
+            let mut chars = spaced.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The office and pack variables for reply templates.
+    #[must_use]
+    pub fn variables(&self) -> BTreeMap<String, String> {
+        let o = &self.office;
+        let pairs = [
+            ("office.name", &o.name),
+            ("office.address", &o.address),
+            ("office.phone", &o.phone),
+            ("office.whatsapp", &o.whatsapp),
+            ("office.email", &o.email),
+            ("office.website", &o.website),
+            ("office.hours", &o.hours),
+            ("office.timezone", &o.timezone),
+            ("pack.id", &self.meta.id),
+            ("pack.name", &self.meta.name),
+            ("pack.version", &self.meta.version),
+        ];
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.clone()))
+            .collect()
+    }
+}

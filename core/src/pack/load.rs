@@ -1,0 +1,552 @@
+//! Reading a pack's TOML files into a validated [`Pack`], collecting every
+//! problem with its file, line and a hint.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::{
+    FALLBACK, IntentButton, Keyword, OFFICE_VARIABLES, Office, Pack, PackMeta, Settings, Source,
+    Template,
+};
+use crate::error::{Error, PackProblem, Result};
+use crate::matcher::compile_pattern;
+use crate::normalise::Normaliser;
+
+const PACK_FILE: &str = "pack.toml";
+
+/// Reads `pack.toml` and `intents/*.toml` under `dir`, sorted by name.
+pub(super) fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let io = |path: &Path, source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if !dir.is_dir() {
+        return Err(io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
+        ));
+    }
+    let mut files = Vec::new();
+    let pack_file = dir.join(PACK_FILE);
+    if pack_file.exists() {
+        let text = std::fs::read_to_string(&pack_file).map_err(|e| io(&pack_file, e))?;
+        files.push((PathBuf::from(PACK_FILE), text));
+    }
+    let intents = dir.join("intents");
+    if intents.is_dir() {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&intents)
+            .map_err(|e| io(&intents, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        names.sort();
+        for path in names {
+            let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+            let rel = Path::new("intents").join(path.file_name().unwrap_or_default());
+            files.push((rel, text));
+        }
+    }
+    Ok(files)
+}
+
+/// One file being read, and the problems found so far.
+struct Reader<'a> {
+    file: &'a Path,
+    text: &'a str,
+    problems: &'a mut Vec<PackProblem>,
+}
+
+impl Reader<'_> {
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    }
+
+    fn problem(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<String>) {
+        let line = self.line(span.start);
+        self.problems.push(PackProblem {
+            file: self.file.to_owned(),
+            line,
+            message: message.into(),
+            hint,
+        });
+    }
+
+    /// Reports every key of `table` that is not in `allowed`.
+    fn check_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], what: &str) {
+        for (key, _) in table.iter() {
+            let name = key.get_ref().as_ref();
+            if allowed.contains(&name) {
+                continue;
+            }
+            let hint = match closest(name, allowed.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("{what} takes: {}", allowed.join(", ")),
+            };
+            self.problem(key.span(), format!("unknown field `{name}` in {what}"), Some(hint));
+        }
+    }
+
+    fn string(&mut self, table: &DeTable<'_>, key: &str, required: bool, what: &str) -> Option<(String, Range<usize>)> {
+        match table.get(key) {
+            Some(v) => match v.get_ref() {
+                DeValue::String(s) => Some((s.to_string(), v.span())),
+                other => {
+                    self.problem(
+                        v.span(),
+                        format!("`{key}` in {what} must be a string, not {}", other.type_str()),
+                        Some(format!("write it in quotes: {key} = \"…\"")),
+                    );
+                    None
+                }
+            },
+            None => {
+                if required {
+                    let span = 0..0;
+                    self.problem(span, format!("{what} has no `{key}`"), Some(format!("add {key} = \"…\"")));
+                }
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, table: &DeTable<'_>, key: &str, what: &str) -> Vec<(String, Range<usize>)> {
+        let Some(v) = table.get(key) else {
+            return Vec::new();
+        };
+        let DeValue::Array(items) = v.get_ref() else {
+            self.problem(
+                v.span(),
+                format!("`{key}` in {what} must be a list of strings"),
+                Some(format!("{key} = [\"…\", \"…\"]")),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) if s.trim().is_empty() => {
+                    self.problem(item.span(), format!("empty string in `{key}` of {what}"), Some("remove it".to_owned()));
+                }
+                DeValue::String(s) => out.push((s.to_string(), item.span())),
+                other => self.problem(
+                    item.span(),
+                    format!("`{key}` in {what} must hold strings, found {}", other.type_str()),
+                    None,
+                ),
+            }
+        }
+        out
+    }
+
+    fn number(&mut self, table: &DeTable<'_>, key: &str, range: Range<f64>, what: &str) -> Option<f64> {
+        let v = table.get(key)?;
+        let n = match v.get_ref() {
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            DeValue::Integer(i) if i.radix() == 10 => i.as_str().replace('_', "").parse::<f64>().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n >= range.start && n <= range.end => Some(n),
+            _ => {
+                self.problem(
+                    v.span(),
+                    format!("`{key}` in {what} must be a number from {} to {}", range.start, range.end),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn table<'t, 'i>(&mut self, parent: &'t DeTable<'i>, key: &str) -> Option<&'t DeTable<'i>> {
+        let v = parent.get(key)?;
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            other => {
+                self.problem(v.span(), format!("`{key}` must be a table, not {}", other.type_str()), Some(format!("write it as [{key}]")));
+                None
+            }
+        }
+    }
+}
+
+/// An intent as read, before cross-file checks.
+struct RawIntent {
+    intent: super::Intent,
+    id_span: Range<usize>,
+    button_spans: Vec<Range<usize>>,
+    command_spans: Vec<Range<usize>>,
+}
+
+pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
+    let mut problems = Vec::new();
+    let normaliser = Normaliser::bundled();
+
+    let pack_file = files.iter().find(|(p, _)| p == Path::new(PACK_FILE));
+    let (meta, office, settings) = match pack_file {
+        Some((path, text)) => parse_pack_toml(path, text, &mut problems),
+        None => {
+            problems.push(PackProblem {
+                file: PathBuf::from(PACK_FILE),
+                line: 0,
+                message: "the pack has no pack.toml".to_owned(),
+                hint: Some("create pack.toml with [pack] id, name, version, language".to_owned()),
+            });
+            (None, Office::default(), Settings::default())
+        }
+    };
+
+    let mut raws: Vec<(usize, RawIntent)> = Vec::new();
+    for (index, (path, text)) in files.iter().enumerate() {
+        if path == Path::new(PACK_FILE) {
+            continue;
+        }
+        for raw in parse_intent_file(path, text, &normaliser, &mut problems) {
+            raws.push((index, raw));
+        }
+    }
+    if raws.is_empty() && !files.is_empty() {
+        problems.push(PackProblem {
+            file: PathBuf::from("intents"),
+            line: 0,
+            message: "the pack defines no intents".to_owned(),
+            hint: Some("add intents/*.toml files with [[intent]] tables".to_owned()),
+        });
+    }
+
+    // Cross-file checks: unique ids, unique commands, buttons to known intents.
+    let mut ids: HashMap<&str, (&Path, usize)> = HashMap::new();
+    let mut commands: HashMap<String, &str> = HashMap::new();
+    for (index, raw) in &raws {
+        let (path, text) = &files[*index];
+        let mut r = Reader { file: path, text, problems: &mut problems };
+        let id = raw.intent.id.as_str();
+        if let Some((first_file, first_line)) = ids.get(id) {
+            let hint = format!("first defined at {}:{first_line}; ids must be unique", first_file.display());
+            r.problem(raw.id_span.clone(), format!("duplicate intent id `{id}`"), Some(hint));
+        } else {
+            ids.insert(id, (path, r.line(raw.id_span.start)));
+        }
+        for (cmd, span) in raw.intent.commands.iter().zip(&raw.command_spans) {
+            if let Some(other) = commands.get(cmd)
+                && *other != id
+            {
+                r.problem(span.clone(), format!("command `{cmd}` is also used by intent `{other}`"), Some("a command must lead to one intent".to_owned()));
+            } else {
+                commands.insert(cmd.clone(), id);
+            }
+        }
+    }
+    let known: Vec<&str> = ids.keys().copied().chain([FALLBACK]).collect();
+    for (index, raw) in &raws {
+        let (path, text) = &files[*index];
+        let mut r = Reader { file: path, text, problems: &mut problems };
+        for (button, span) in raw.intent.buttons.iter().zip(&raw.button_spans) {
+            if !known.contains(&button.intent.as_str()) {
+                let hint = match closest(&button.intent, known.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "a button's intent must be the id of an intent in this pack".to_owned(),
+                };
+                r.problem(span.clone(), format!("button `{}` leads to unknown intent `{}`", button.title, button.intent), Some(hint));
+            }
+        }
+    }
+
+    if !problems.is_empty() {
+        return Err(Error::Pack(problems));
+    }
+    let Some(meta) = meta else {
+        return Err(Error::Pack(problems));
+    };
+    Ok(Pack {
+        meta,
+        office,
+        settings,
+        intents: raws.into_iter().map(|(_, r)| r.intent).collect(),
+        root: None,
+    })
+}
+
+fn parse_toml<'i>(path: &Path, text: &'i str, problems: &mut Vec<PackProblem>) -> Option<DeTable<'i>> {
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    if errors.is_empty() {
+        return Some(doc.into_inner());
+    }
+    let mut r = Reader { file: path, text, problems };
+    for e in errors {
+        let span = e.span().unwrap_or(0..0);
+        let message = format!("invalid TOML: {}", e.message().trim());
+        r.problem(span, message, Some("check quotes, brackets and commas on this line".to_owned()));
+    }
+    None
+}
+
+fn parse_pack_toml(path: &Path, text: &str, problems: &mut Vec<PackProblem>) -> (Option<PackMeta>, Office, Settings) {
+    let mut office = Office::default();
+    let mut settings = Settings::default();
+    let Some(doc) = parse_toml(path, text, problems) else {
+        return (None, office, settings);
+    };
+    let mut r = Reader { file: path, text, problems };
+    r.check_keys(&doc, &["pack", "office", "settings"], "pack.toml");
+
+    let meta = match r.table(&doc, "pack") {
+        Some(t) => {
+            r.check_keys(t, &["id", "name", "version", "language", "description"], "[pack]");
+            let id = r.string(t, "id", true, "[pack]");
+            let name = r.string(t, "name", true, "[pack]");
+            let version = r.string(t, "version", true, "[pack]");
+            let language = r.string(t, "language", true, "[pack]");
+            let description = r.string(t, "description", false, "[pack]");
+            match (id, name, version, language) {
+                (Some(id), Some(name), Some(version), Some(language)) => Some(PackMeta {
+                    id: id.0,
+                    name: name.0,
+                    version: version.0,
+                    language: language.0,
+                    description: description.map(|d| d.0).unwrap_or_default(),
+                }),
+                _ => None,
+            }
+        }
+        None => {
+            r.problem(0..0, "pack.toml has no [pack] table", Some("add [pack] with id, name, version, language".to_owned()));
+            None
+        }
+    };
+
+    if let Some(t) = r.table(&doc, "office") {
+        let fields = ["name", "address", "phone", "whatsapp", "email", "website", "hours", "timezone"];
+        r.check_keys(t, &fields, "[office]");
+        let mut get = |k: &str| r.string(t, k, false, "[office]").map(|s| s.0).unwrap_or_default();
+        office = Office {
+            name: get("name"),
+            address: get("address"),
+            phone: get("phone"),
+            whatsapp: get("whatsapp"),
+            email: get("email"),
+            website: get("website"),
+            hours: get("hours"),
+            timezone: get("timezone"),
+        };
+    }
+
+    if let Some(t) = r.table(&doc, "settings") {
+        r.check_keys(t, &["confidence_threshold", "fallback_suggestions", "session_timeout_minutes"], "[settings]");
+        if let Some(v) = r.number(t, "confidence_threshold", 0.0..1.0, "[settings]") {
+            settings.confidence_threshold = v as f32;
+        }
+        if let Some(v) = r.number(t, "fallback_suggestions", 0.0..10.0, "[settings]") {
+            settings.fallback_suggestions = v as usize;
+        }
+        if let Some(v) = r.number(t, "session_timeout_minutes", 1.0..100_000.0, "[settings]") {
+            settings.session_timeout_minutes = v as u64;
+        }
+    }
+    (meta, office, settings)
+}
+
+const INTENT_FIELDS: &[&str] = &["id", "title", "commands", "keywords", "patterns", "examples", "reply", "buttons"];
+
+fn parse_intent_file(path: &Path, text: &str, normaliser: &Normaliser, problems: &mut Vec<PackProblem>) -> Vec<RawIntent> {
+    let Some(doc) = parse_toml(path, text, problems) else {
+        return Vec::new();
+    };
+    let mut r = Reader { file: path, text, problems };
+    r.check_keys(&doc, &["intent"], "an intent file");
+    let Some(v) = doc.get("intent") else {
+        r.problem(0..0, "the file defines no intent", Some("add [[intent]] tables, or delete the file".to_owned()));
+        return Vec::new();
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        r.problem(v.span(), "`intent` must be an array of tables", Some("write each intent as [[intent]]".to_owned()));
+        return Vec::new();
+    };
+    items.iter().filter_map(|item| parse_intent(&mut r, item, normaliser)).collect()
+}
+
+fn parse_intent(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, normaliser: &Normaliser) -> Option<RawIntent> {
+    let DeValue::Table(t) = item.get_ref() else {
+        r.problem(item.span(), "each intent must be a table", Some("write each intent as [[intent]]".to_owned()));
+        return None;
+    };
+    let start = item.span();
+    let Some((id, id_span)) = r.string(t, "id", false, "an intent") else {
+        if !t.contains_key("id") {
+            r.problem(start, "intent has no `id`", Some("add id = \"…\" (lower case, digits, _)".to_owned()));
+        }
+        return None;
+    };
+    let what = format!("intent `{id}`");
+    r.check_keys(t, INTENT_FIELDS, &what);
+    if !id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        r.problem(id_span.clone(), format!("intent id `{id}` is not a valid id"), Some("use lower-case letters, digits and _, starting with a letter".to_owned()));
+    }
+
+    let commands_raw = r.strings(t, "commands", &what);
+    let (commands, command_spans): (Vec<String>, Vec<_>) = commands_raw
+        .into_iter()
+        .map(|(c, s)| (c.trim().to_lowercase(), s))
+        .unzip();
+    for (c, s) in commands.iter().zip(&command_spans) {
+        if c.split_whitespace().count() != 1 {
+            r.problem(s.clone(), format!("command `{c}` must be one word"), Some("commands look like #info or /start".to_owned()));
+        }
+    }
+
+    let keywords = parse_keywords(r, t, &what, normaliser);
+    let mut captures = HashSet::new();
+    let mut patterns = Vec::new();
+    for (p, span) in r.strings(t, "patterns", &what) {
+        match compile_pattern(&p) {
+            Ok(re) => {
+                captures.extend(re.capture_names().flatten().map(str::to_owned));
+                patterns.push(p);
+            }
+            Err(e) => {
+                let first = e.to_string().lines().last().unwrap_or_default().trim().to_owned();
+                r.problem(span, format!("pattern does not compile: {first}"), Some("patterns are Rust regex syntax over normalised lower-case text".to_owned()));
+            }
+        }
+    }
+    let mut examples = Vec::new();
+    for (e, span) in r.strings(t, "examples", &what) {
+        if normaliser.words(&e).is_empty() {
+            r.problem(span, format!("example `{e}` has no words once normalised"), Some("write a sentence a citizen would send".to_owned()));
+        } else {
+            examples.push(e);
+        }
+    }
+    if commands.is_empty() && keywords.is_empty() && patterns.is_empty() && examples.is_empty() && id != FALLBACK {
+        r.problem(id_span.clone(), format!("intent `{id}` can never be matched"), Some("give it commands, keywords, patterns or examples".to_owned()));
+    }
+
+    let reply = match r.string(t, "reply", false, &what) {
+        Some((text, span)) => match Template::parse(&text) {
+            Ok(tpl) => {
+                for var in tpl.variables() {
+                    if !OFFICE_VARIABLES.contains(&var) && !captures.contains(var) {
+                        let names: Vec<&str> = OFFICE_VARIABLES.iter().copied().chain(captures.iter().map(String::as_str)).collect();
+                        let hint = match closest(var, names.iter().copied()) {
+                            Some(c) => format!("did you mean `{{{c}}}`?"),
+                            None => format!("known: {}", names.join(", ")),
+                        };
+                        r.problem(span.clone(), format!("reply of {what} names unknown variable `{{{var}}}`"), Some(hint));
+                    }
+                }
+                tpl
+            }
+            Err(e) => {
+                r.problem(span, format!("reply of {what}: {}", e.message), Some("write {{ for a literal brace".to_owned()));
+                Template::parse("").ok()?
+            }
+        },
+        None => {
+            if !t.contains_key("reply") {
+                r.problem(id_span.clone(), format!("{what} has no `reply`"), Some("add reply = \"\"\"…\"\"\"".to_owned()));
+            }
+            Template::parse("").ok()?
+        }
+    };
+
+    let title = r.string(t, "title", false, &what).map(|s| s.0);
+    let (buttons, button_spans) = parse_buttons(r, t, &what);
+    let line = r.line(id_span.start);
+    Some(RawIntent {
+        intent: super::Intent {
+            id,
+            title,
+            commands,
+            keywords,
+            patterns,
+            examples,
+            reply,
+            buttons,
+            source: Source { file: r.file.to_owned(), line },
+        },
+        id_span,
+        button_spans,
+        command_spans,
+    })
+}
+
+fn parse_keywords(r: &mut Reader<'_>, t: &DeTable<'_>, what: &str, normaliser: &Normaliser) -> Vec<Keyword> {
+    let Some(v) = t.get("keywords") else {
+        return Vec::new();
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        r.problem(v.span(), format!("`keywords` in {what} must be a list"), Some("keywords = [\"izin usaha\", { text = \"nib\", weight = 0.9 }]".to_owned()));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items.iter() {
+        let (text, weight) = match item.get_ref() {
+            DeValue::String(s) => (s.to_string(), 1.0),
+            DeValue::Table(kt) => {
+                r.check_keys(kt, &["text", "weight"], "a keyword");
+                let text = r.string(kt, "text", true, "a keyword").map(|s| s.0);
+                let weight = r.number(kt, "weight", 0.0..1.0, "a keyword").unwrap_or(1.0);
+                match text {
+                    Some(text) => (text, weight),
+                    None => continue,
+                }
+            }
+            other => {
+                r.problem(item.span(), format!("a keyword must be a string or {{ text, weight }}, not {}", other.type_str()), None);
+                continue;
+            }
+        };
+        if normaliser.words(&text).is_empty() {
+            r.problem(item.span(), format!("keyword `{text}` has no words once normalised"), Some("keywords are words or phrases".to_owned()));
+            continue;
+        }
+        out.push(Keyword { text, weight: weight as f32 });
+    }
+    out
+}
+
+fn parse_buttons(r: &mut Reader<'_>, t: &DeTable<'_>, what: &str) -> (Vec<IntentButton>, Vec<Range<usize>>) {
+    let Some(v) = t.get("buttons") else {
+        return (Vec::new(), Vec::new());
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        r.problem(v.span(), format!("`buttons` in {what} must be a list"), Some("buttons = [{ title = \"Menu\", intent = \"menu\" }]".to_owned()));
+        return (Vec::new(), Vec::new());
+    };
+    let mut buttons = Vec::new();
+    let mut spans = Vec::new();
+    for item in items.iter() {
+        let DeValue::Table(bt) = item.get_ref() else {
+            r.problem(item.span(), "a button must be { title = \"…\", intent = \"…\" }", None);
+            continue;
+        };
+        r.check_keys(bt, &["title", "intent"], "a button");
+        let title = r.string(bt, "title", false, "a button");
+        let intent = r.string(bt, "intent", false, "a button");
+        match (title, intent) {
+            (Some((title, _)), Some((intent, span))) => {
+                buttons.push(IntentButton { title, intent });
+                spans.push(span);
+            }
+            _ => r.problem(item.span(), format!("a button of {what} needs both `title` and `intent`"), None),
+        }
+    }
+    (buttons, spans)
+}
+
+/// The candidate closest to `word` by edit distance, if close enough to be a typo.
+fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates
+        .map(|c| (crate::matcher::edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
