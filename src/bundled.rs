@@ -6,10 +6,22 @@ use layan_core::{Pack, Result};
 /// The pack's files as `(relative path, contents)`.
 pub const FILES: &[(&str, &str)] = &[
     ("pack.toml", include_str!("../intents/perindag/pack.toml")),
-    ("intents/ikm.toml", include_str!("../intents/perindag/intents/ikm.toml")),
-    ("intents/perdagangan.toml", include_str!("../intents/perindag/intents/perdagangan.toml")),
-    ("intents/perizinan.toml", include_str!("../intents/perindag/intents/perizinan.toml")),
-    ("intents/umum.toml", include_str!("../intents/perindag/intents/umum.toml")),
+    (
+        "intents/ikm.toml",
+        include_str!("../intents/perindag/intents/ikm.toml"),
+    ),
+    (
+        "intents/perdagangan.toml",
+        include_str!("../intents/perindag/intents/perdagangan.toml"),
+    ),
+    (
+        "intents/perizinan.toml",
+        include_str!("../intents/perindag/intents/perizinan.toml"),
+    ),
+    (
+        "intents/umum.toml",
+        include_str!("../intents/perindag/intents/umum.toml"),
+    ),
 ];
 
 /// The bundled Perindag pack, loaded and validated.

@@ -37,7 +37,12 @@ impl Default for ChatOptions {
 ///
 /// # Errors
 /// Reading or writing fails, or the engine's session store fails.
-pub async fn run(engine: &Engine, input: impl BufRead, mut output: impl Write, opts: &ChatOptions) -> Result<()> {
+pub async fn run(
+    engine: &Engine,
+    input: impl BufRead,
+    mut output: impl Write,
+    opts: &ChatOptions,
+) -> Result<()> {
     let io = |e: std::io::Error| layan_core::Error::Io {
         path: "<terminal>".into(),
         source: e,
@@ -68,7 +73,9 @@ pub async fn run(engine: &Engine, input: impl BufRead, mut output: impl Write, o
             .await?;
         for message in render(&outcome.replies, &caps) {
             let text = match &message {
-                Outgoing::Media { url, caption, .. } => format!("{} {url}", caption.as_deref().unwrap_or("")),
+                Outgoing::Media { url, caption, .. } => {
+                    format!("{} {url}", caption.as_deref().unwrap_or(""))
+                }
                 other => other.text().to_owned(),
             };
             writeln!(output, "{text}").map_err(io)?;

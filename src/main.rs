@@ -1,6 +1,6 @@
 //! The `layan` command: a thin shell over the library.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,7 +10,11 @@ use layan::eval::{self, Noise, Report};
 use layan::{Engine, Error, Matcher, Pack};
 
 #[derive(Parser)]
-#[command(name = "layan", version, about = "Layan: public-service chatbots for Indonesian offices")]
+#[command(
+    name = "layan",
+    version,
+    about = "Layan: public-service chatbots for Indonesian offices"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -99,6 +103,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // `layan eval | head`: the reader left; that is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -106,9 +112,24 @@ fn main() -> ExitCode {
     }
 }
 
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<Error>().is_some_and(|le| {
+                matches!(le, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+            })
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Chat { pack, user, verbose } => {
+        Command::Chat {
+            pack,
+            user,
+            verbose,
+        } => {
             let engine = Engine::builder().pack(pack.load()?).build()?;
             let stdin = std::io::stdin();
             let opts = layan::chat::ChatOptions {
@@ -117,8 +138,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 verbose,
                 ..Default::default()
             };
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(layan::chat::run(&engine, stdin.lock(), std::io::stdout().lock(), &opts))?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(layan::chat::run(&engine, stdin.lock(), out, &opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Pack {
@@ -126,20 +149,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => match Pack::load(&dir) {
             Ok(pack) => {
                 let examples: usize = pack.intents.iter().map(|i| i.examples.len()).sum();
-                println!(
+                writeln!(
+                    out,
                     "ok: pack `{}` {} — {} intents, {} examples",
                     pack.meta.id,
                     pack.meta.version,
                     pack.intents.len(),
                     examples
-                );
+                )?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(Error::Pack(problems)) => {
                 for p in &problems {
-                    println!("{}", p);
+                    writeln!(out, "{}", p)?;
                 }
-                println!("{} problem(s) in {}", problems.len(), dir.display());
+                writeln!(out, "{} problem(s) in {}", problems.len(), dir.display())?;
                 Ok(ExitCode::FAILURE)
             }
             Err(e) => Err(e.into()),
@@ -148,23 +172,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pack = pack.load()?;
             let matcher = Matcher::new(&pack)?;
             let d = matcher.decide(&text);
-            println!("input:      {text}");
-            println!("normalised: {}", d.normalised);
+            writeln!(out, "input:      {text}")?;
+            writeln!(out, "normalised: {}", d.normalised)?;
             if d.corrected != d.normalised {
-                println!("corrected:  {}", d.corrected);
+                writeln!(out, "corrected:  {}", d.corrected)?;
             }
-            println!(
+            writeln!(
+                out,
                 "decision:   {} (layer {}, score {:.3}, threshold {:.2})",
                 d.best.intent, d.best.layer, d.best.score, pack.settings.confidence_threshold
-            );
-            print_layers(&d.best);
+            )?;
+            print_layers(&mut out, &d.best)?;
             for (k, v) in &d.best.captures {
-                println!("  capture {k} = {v:?}");
+                writeln!(out, "  capture {k} = {v:?}")?;
             }
             if !d.runners_up.is_empty() {
-                println!("runners-up:");
+                writeln!(out, "runners-up:")?;
                 for m in &d.runners_up {
-                    println!("  {:<22} {:.3} ({})", m.intent, m.score, m.layer);
+                    writeln!(out, "  {:<22} {:.3} ({})", m.intent, m.score, m.layer)?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -179,7 +204,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pack = pack.load()?;
             let report = match (data, kfold) {
                 (_, Some(k)) => {
-                    let noise = if noise { Noise::ChatLanguage } else { Noise::None };
+                    let noise = if noise {
+                        Noise::ChatLanguage
+                    } else {
+                        Noise::None
+                    };
                     eval::cross_validate(&pack, k, noise)?
                 }
                 (Some(path), None) => {
@@ -196,40 +225,53 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, None) => anyhow::bail!("give --data FILE or --kfold K"),
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
             } else {
-                print_report(&report);
+                print_report(&mut out, &report)?;
             }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn print_layers(m: &layan::Match) {
+fn print_layers(out: &mut impl Write, m: &layan::Match) -> std::io::Result<()> {
     for (layer, score) in &m.layers {
-        println!("  {layer:<11} {score:.3}");
+        writeln!(out, "  {layer:<11} {score:.3}")?;
     }
+    Ok(())
 }
 
-fn print_report(r: &Report) {
-    println!(
+fn print_report(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
+    writeln!(
+        out,
         "accuracy {:.1}% ({}/{}), macro-F1 {:.3}\n",
         r.accuracy * 100.0,
         r.correct,
         r.total,
         r.macro_f1
-    );
-    println!("{:<22} {:>7} {:>9} {:>7} {:>6}", "intent", "support", "precision", "recall", "f1");
+    )?;
+    writeln!(
+        out,
+        "{:<22} {:>7} {:>9} {:>7} {:>6}",
+        "intent", "support", "precision", "recall", "f1"
+    )?;
     for (id, s) in &r.per_intent {
-        println!(
+        writeln!(
+            out,
             "{id:<22} {:>7} {:>9.3} {:>7.3} {:>6.3}",
             s.support, s.precision, s.recall, s.f1
-        );
+        )?;
     }
     if !r.confusions.is_empty() {
-        println!("\nmost frequent confusions (expected → predicted):");
+        writeln!(out, "\nmost frequent confusions (expected → predicted):")?;
         for c in r.confusions.iter().take(10) {
-            println!("  {:>3}× {} → {}   e.g. {:?}", c.count, c.expected, c.predicted, c.examples[0]);
+            let example = c.examples.first().map_or("", String::as_str);
+            writeln!(
+                out,
+                "  {:>3}× {} → {}   e.g. {example:?}",
+                c.count, c.expected, c.predicted
+            )?;
         }
     }
+    Ok(())
 }

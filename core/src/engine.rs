@@ -351,9 +351,12 @@ fn fallback(active: &Active, session: &mut Session, decision: &Decision) -> Outc
         .intents
         .iter()
         .find(|i| i.commands.iter().any(|c| c == "#tanya"));
-    for id in [human.map(|i| i.id.as_str()), pack.intent("menu").map(|i| i.id.as_str())]
-        .into_iter()
-        .flatten()
+    for id in [
+        human.map(|i| i.id.as_str()),
+        pack.intent("menu").map(|i| i.id.as_str()),
+    ]
+    .into_iter()
+    .flatten()
     {
         if !buttons.iter().any(|b| b.payload == id) {
             buttons.push(Button::new(pack.intent_title(id), id));

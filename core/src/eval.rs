@@ -212,7 +212,9 @@ pub enum Noise {
 /// [`Error::Config`] for fewer than two folds; matcher build errors.
 pub fn cross_validate(pack: &Pack, folds: usize, noise: Noise) -> Result<Report> {
     if folds < 2 {
-        return Err(Error::Config("cross-validation needs at least 2 folds".to_owned()));
+        return Err(Error::Config(
+            "cross-validation needs at least 2 folds".to_owned(),
+        ));
     }
     let variants = match noise {
         Noise::None => HashMap::new(),
@@ -248,9 +250,9 @@ pub fn cross_validate(pack: &Pack, folds: usize, noise: Noise) -> Result<Report>
 
 /// A deterministic chat-language version of `text`.
 fn perturb(text: &str, variants: &HashMap<String, Vec<String>>) -> String {
-    let mut rng = text
-        .bytes()
-        .fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let mut rng = text.bytes().fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let mut next = move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -291,15 +293,10 @@ mod tests {
 
     #[test]
     fn metrics_on_a_small_table() {
-        let pairs: Vec<(String, String, String)> = [
-            ("a", "a"),
-            ("a", "b"),
-            ("b", "b"),
-            ("b", "b"),
-        ]
-        .iter()
-        .map(|(e, p)| ((*e).to_owned(), (*p).to_owned(), String::new()))
-        .collect();
+        let pairs: Vec<(String, String, String)> = [("a", "a"), ("a", "b"), ("b", "b"), ("b", "b")]
+            .iter()
+            .map(|(e, p)| ((*e).to_owned(), (*p).to_owned(), String::new()))
+            .collect();
         let r = report(&pairs);
         assert_eq!(r.total, 4);
         assert_eq!(r.correct, 3);

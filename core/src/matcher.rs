@@ -162,6 +162,7 @@ impl Matcher {
                     *vocab.entry(w.clone()).or_default() += 1;
                 }
                 phrases.push((i, words.join(" "), k.weight));
+                // Keywords are short examples too: they widen each intent's vocabulary.
                 examples.push((i, words));
             }
             for p in &intent.patterns {
@@ -177,8 +178,12 @@ impl Matcher {
                 examples.push((i, words));
             }
         }
-        let keywords =
-            keywords::Keywords::build(phrases).map_err(|e| Error::Matcher(e.to_string()))?;
+        let example_texts: Vec<(u32, String)> = examples
+            .iter()
+            .map(|(i, words)| (*i, words.join(" ")))
+            .collect();
+        let keywords = keywords::Keywords::build(phrases, &example_texts)
+            .map_err(|e| Error::Matcher(e.to_string()))?;
         let similarity = similarity::SimilarityIndex::build(pack.intents.len(), &examples);
         Ok(Self {
             normaliser,
@@ -246,7 +251,9 @@ impl Matcher {
                 if self.speller.contains(w) || self.normaliser.is_informal(w) {
                     return w.clone();
                 }
-                self.speller.correct(w).map_or_else(|| w.clone(), str::to_owned)
+                self.speller
+                    .correct(w)
+                    .map_or_else(|| w.clone(), str::to_owned)
             })
             .collect();
         let corrected = corrected_words.join(" ");
@@ -351,13 +358,15 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }

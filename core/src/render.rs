@@ -87,7 +87,9 @@ pub fn render(replies: &[Reply], caps: &Capabilities) -> Vec<Outgoing> {
                         })
                         .collect();
                     let button = match reply {
-                        Reply::List { button, .. } => truncate_title(button, caps.max_button_title.max(20)),
+                        Reply::List { button, .. } => {
+                            truncate_title(button, caps.max_button_title.max(20))
+                        }
                         _ => String::new(),
                     };
                     push_text(&mut out, text, caps, Some(Tail::List { button, rows }));
@@ -147,7 +149,12 @@ fn render_options(out: &mut Vec<Outgoing>, text: &str, buttons: &[Button], caps:
     if caps.rich && buttons.len() <= caps.max_buttons {
         let buttons = buttons
             .iter()
-            .map(|b| Button::new(truncate_title(&b.title, caps.max_button_title), b.payload.clone()))
+            .map(|b| {
+                Button::new(
+                    truncate_title(&b.title, caps.max_button_title),
+                    b.payload.clone(),
+                )
+            })
             .collect();
         return push_text(out, text, caps, Some(Tail::Buttons(buttons)));
     }
@@ -160,7 +167,15 @@ fn render_options(out: &mut Vec<Outgoing>, text: &str, buttons: &[Button], caps:
                 payload: b.payload.clone(),
             })
             .collect();
-        return push_text(out, text, caps, Some(Tail::List { button: "Pilih".to_owned(), rows }));
+        return push_text(
+            out,
+            text,
+            caps,
+            Some(Tail::List {
+                button: "Pilih".to_owned(),
+                rows,
+            }),
+        );
     }
     push_text(out, &numbered_menu(text, buttons), caps, None);
 }
@@ -188,8 +203,15 @@ fn push_text(out: &mut Vec<Outgoing>, text: &str, caps: &Capabilities, tail: Opt
     out.extend(parts.into_iter().map(Outgoing::Text));
     out.push(match tail {
         None => Outgoing::Text(last),
-        Some(Tail::Buttons(buttons)) => Outgoing::Buttons { text: last, buttons },
-        Some(Tail::List { button, rows }) => Outgoing::List { text: last, button, rows },
+        Some(Tail::Buttons(buttons)) => Outgoing::Buttons {
+            text: last,
+            buttons,
+        },
+        Some(Tail::List { button, rows }) => Outgoing::List {
+            text: last,
+            button,
+            rows,
+        },
     });
 }
 
@@ -214,21 +236,23 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
     let mut parts = Vec::new();
     let mut rest = text.trim();
     while !rest.is_empty() {
-        let Some((limit, _)) = rest.char_indices().nth(max) else {
+        let Some((limit, at_limit)) = rest.char_indices().nth(max) else {
             parts.push(rest.to_owned());
             break;
         };
-        let window = &rest[..limit];
-        // Cut after the separator; a cut at 0 would make no progress.
+        // The window holds one character more than fits, so that a
+        // separator right at the limit is seen. A cut `p` keeps `rest[..p]`
+        // (at most `max` characters) and drops the separator after it.
+        let window = &rest[..limit + at_limit.len_utf8()];
         let cut = ["\n\n", "\n"]
             .iter()
-            .find_map(|sep| window.rfind(sep).filter(|&i| i > 0).map(|i| i + sep.len()))
+            .find_map(|sep| window.rfind(sep).filter(|&i| i > 0))
             .or_else(|| {
                 [". ", "? ", "! ", "; "]
                     .iter()
-                    .filter_map(|sep| window.rfind(sep).map(|i| i + sep.len()))
+                    .filter_map(|sep| window.rfind(sep).map(|i| i + 1))
+                    .filter(|&i| i > 1 && i <= limit)
                     .max()
-                    .filter(|&i| i > 1)
             })
             .or_else(|| window.rfind(char::is_whitespace).filter(|&i| i > 0))
             .unwrap_or(limit);
@@ -243,8 +267,9 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
 }
 
 const FILLERS: &[&str] = &[
-    "no", "nomor", "nomer", "nmr", "nmor", "pilih", "pilihan", "opsi", "yang", "yg", "angka", "saya",
-    "sy", "aku", "mau", "pilihnya", "aja", "saja", "ya", "dong", "min", "kak", "deh", "itu", "nya",
+    "no", "nomor", "nomer", "nmr", "nmor", "pilih", "pilihan", "opsi", "yang", "yg", "angka",
+    "saya", "sy", "aku", "mau", "pilihnya", "aja", "saja", "ya", "dong", "min", "kak", "deh",
+    "itu", "nya",
 ];
 
 const NUMERALS: &[&str] = &[
@@ -252,8 +277,16 @@ const NUMERALS: &[&str] = &[
 ];
 
 const ORDINALS: &[&str] = &[
-    "pertama", "kedua", "ketiga", "keempat", "kelima", "keenam", "ketujuh", "kedelapan",
-    "kesembilan", "kesepuluh",
+    "pertama",
+    "kedua",
+    "ketiga",
+    "keempat",
+    "kelima",
+    "keenam",
+    "ketujuh",
+    "kedelapan",
+    "kesembilan",
+    "kesepuluh",
 ];
 
 /// The number a short answer names — `2`, `no 2`, `nomor 2`, `dua`, `yang
@@ -271,7 +304,9 @@ pub fn choice_number(input: &str) -> Option<usize> {
         ["ke", _] => joined.as_str(),
         _ => return None,
     };
-    let digits = token.strip_prefix("ke").unwrap_or(token);
+    let digits = token
+        .strip_prefix("ke")
+        .map_or(token, |t| t.trim_start_matches('-'));
     if let Ok(n) = digits.parse::<usize>() {
         return Some(n);
     }
@@ -296,14 +331,20 @@ pub fn resolve_choice(input: &str, options: &[Button]) -> Option<usize> {
         return (1..=options.len()).contains(&n).then(|| n - 1);
     }
     // The option's title, possibly with a typo.
-    let said = fold_chars(input).split_whitespace().collect::<Vec<_>>().join(" ");
+    let said = fold_chars(input)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if said.is_empty() || said.chars().count() > 60 {
         return None;
     }
     let mut best: Option<(usize, usize)> = None;
     let mut tie = false;
     for (i, b) in options.iter().enumerate() {
-        let title = fold_chars(&b.title).split_whitespace().collect::<Vec<_>>().join(" ");
+        let title = fold_chars(&b.title)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let d = edit_distance(&said, &title);
         let allowed = (title.chars().count() / 5).max(1);
         if d > allowed {
@@ -377,11 +418,26 @@ mod tests {
     #[test]
     fn rich_channels_get_buttons_then_lists() {
         let wa = Capabilities::whatsapp();
-        let out = render(&[Reply::Buttons { text: "x".into(), buttons: menu() }], &wa);
+        let out = render(
+            &[Reply::Buttons {
+                text: "x".into(),
+                buttons: menu(),
+            }],
+            &wa,
+        );
         assert!(matches!(&out[0], Outgoing::Buttons { buttons, .. } if buttons.len() == 3));
         let mut many = menu();
-        many.push(Button::new("Harga bahan pokok hari ini di pasar", "harga_bahan_pokok"));
-        let out = render(&[Reply::Buttons { text: "x".into(), buttons: many }], &wa);
+        many.push(Button::new(
+            "Harga bahan pokok hari ini di pasar",
+            "harga_bahan_pokok",
+        ));
+        let out = render(
+            &[Reply::Buttons {
+                text: "x".into(),
+                buttons: many,
+            }],
+            &wa,
+        );
         match &out[0] {
             Outgoing::List { rows, .. } => {
                 assert_eq!(rows.len(), 4);
@@ -395,7 +451,14 @@ mod tests {
     fn long_text_splits_on_boundaries() {
         let text = "Kalimat pertama. Kalimat kedua yang agak panjang. Kalimat ketiga.";
         let parts = split_text(text, 30);
-        assert_eq!(parts, ["Kalimat pertama.", "Kalimat kedua yang agak", "panjang. Kalimat ketiga."]);
+        assert_eq!(
+            parts,
+            [
+                "Kalimat pertama.",
+                "Kalimat kedua yang agak",
+                "panjang. Kalimat ketiga."
+            ]
+        );
         let lines = split_text("baris satu\nbaris dua\nbaris tiga", 20);
         assert_eq!(lines, ["baris satu\nbaris dua", "baris tiga"]);
         let emoji = split_text("🙏🙏🙏🙏🙏", 2);

@@ -96,12 +96,18 @@ impl MemorySessions {
 #[async_trait::async_trait]
 impl SessionStore for MemorySessions {
     async fn load(&self, key: &SessionKey) -> Result<Option<Session>> {
-        let map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(map.get(key).cloned())
     }
 
     async fn save(&self, key: &SessionKey, session: &Session) -> Result<SaveOutcome> {
-        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = map.get(key).map_or(0, |s| s.version);
         if current != session.version {
             return Ok(SaveOutcome::Conflict);
@@ -122,11 +128,20 @@ mod tests {
         let store = MemorySessions::new();
         let key = SessionKey::new("terminal", "u1");
         let fresh = Session::default();
-        assert_eq!(store.save(&key, &fresh).await.unwrap(), SaveOutcome::Saved(1));
+        assert_eq!(
+            store.save(&key, &fresh).await.unwrap(),
+            SaveOutcome::Saved(1)
+        );
         // A second writer that also started from version 0 loses.
-        assert_eq!(store.save(&key, &fresh).await.unwrap(), SaveOutcome::Conflict);
+        assert_eq!(
+            store.save(&key, &fresh).await.unwrap(),
+            SaveOutcome::Conflict
+        );
         let loaded = store.load(&key).await.unwrap().unwrap();
         assert_eq!(loaded.version, 1);
-        assert_eq!(store.save(&key, &loaded).await.unwrap(), SaveOutcome::Saved(2));
+        assert_eq!(
+            store.save(&key, &loaded).await.unwrap(),
+            SaveOutcome::Saved(2)
+        );
     }
 }

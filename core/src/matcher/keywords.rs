@@ -3,6 +3,11 @@
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
+/// Keywords confirm rather than decide: a hit adds at most this much
+/// before specificity and phrase length, so that clearly better similarity
+/// to an intent's examples can win over an incidental keyword.
+const KEYWORD_SCALE: f32 = 0.5;
+
 #[derive(Debug)]
 pub(crate) struct Keywords {
     automaton: Option<AhoCorasick>,
@@ -11,14 +16,27 @@ pub(crate) struct Keywords {
 }
 
 impl Keywords {
-    /// `phrases`: `(intent, normalised phrase, weight)`.
-    pub(crate) fn build(phrases: Vec<(u32, String, f32)>) -> Result<Self, aho_corasick::BuildError> {
+    /// `phrases`: `(intent, normalised phrase, weight)`; `examples`:
+    /// `(intent, normalised example)`, used to learn how specific each
+    /// keyword is.
+    pub(crate) fn build(
+        phrases: Vec<(u32, String, f32)>,
+        examples: &[(u32, String)],
+    ) -> Result<Self, aho_corasick::BuildError> {
+        let specificity = specificity(&phrases, examples)?;
         let mut patterns = Vec::with_capacity(phrases.len());
         let mut entries = Vec::with_capacity(phrases.len());
-        for (intent, phrase, weight) in phrases {
+        let mut seen = std::collections::HashSet::new();
+        for ((intent, phrase, weight), specificity) in phrases.into_iter().zip(specificity) {
+            // `aduan` and `pengaduan` may normalise to the same phrase: count it once.
+            if !seen.insert((intent, phrase.clone())) {
+                continue;
+            }
             let words = phrase.split(' ').count();
-            // A longer phrase is a stronger signal than a lone word.
-            let strength = weight * (0.7 + 0.1 * (words.min(3) - 1) as f32);
+            // A longer phrase is a stronger signal than a lone word, and a
+            // phrase the examples of other intents use too is a weaker one.
+            let strength =
+                KEYWORD_SCALE * weight * specificity * (0.7 + 0.1 * (words.min(3) - 1) as f32);
             // Spaces around the phrase make every hit a whole-word hit.
             patterns.push(format!(" {phrase} "));
             entries.push((intent, strength));
@@ -26,7 +44,11 @@ impl Keywords {
         let automaton = if patterns.is_empty() {
             None
         } else {
-            Some(AhoCorasick::builder().match_kind(MatchKind::Standard).build(&patterns)?)
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)?,
+            )
         };
         Ok(Self { automaton, entries })
     }
@@ -56,4 +78,42 @@ impl Keywords {
         }
         out
     }
+}
+
+/// For each phrase: of the examples that contain it (whole words), the
+/// share that belongs to the phrase's own intent, smoothed so that a phrase
+/// no example uses keeps full strength.
+fn specificity(
+    phrases: &[(u32, String, f32)],
+    examples: &[(u32, String)],
+) -> Result<Vec<f32>, aho_corasick::BuildError> {
+    let mut own = vec![0u32; phrases.len()];
+    let mut total = vec![0u32; phrases.len()];
+    if !phrases.is_empty() {
+        let patterns: Vec<String> = phrases.iter().map(|(_, p, _)| format!(" {p} ")).collect();
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)?;
+        let mut hit = Vec::new();
+        for (intent, text) in examples {
+            hit.clear();
+            hit.extend(
+                ac.find_overlapping_iter(&format!(" {text} "))
+                    .map(|m| m.pattern().as_usize()),
+            );
+            hit.sort_unstable();
+            hit.dedup();
+            for &p in &hit {
+                total[p] += 1;
+                if phrases[p].0 == *intent {
+                    own[p] += 1;
+                }
+            }
+        }
+    }
+    Ok(own
+        .iter()
+        .zip(&total)
+        .map(|(&o, &t)| (o as f32 + 1.0) / (t as f32 + 1.0))
+        .collect())
 }

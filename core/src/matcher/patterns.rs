@@ -31,7 +31,10 @@ impl Patterns {
             let captures = re
                 .capture_names()
                 .flatten()
-                .filter_map(|name| caps.name(name).map(|m| (name.to_owned(), m.as_str().to_owned())))
+                .filter_map(|name| {
+                    caps.name(name)
+                        .map(|m| (name.to_owned(), m.as_str().to_owned()))
+                })
                 .collect();
             out.push((*intent, PATTERN_SCORE, captures));
         }

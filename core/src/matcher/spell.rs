@@ -21,7 +21,7 @@ pub(crate) struct Speller {
 }
 
 /// Words shorter than this are never corrected: too many neighbours.
-const MIN_LEN: usize = 4;
+const MIN_LEN: usize = 5;
 
 impl Speller {
     pub(crate) fn new(vocab: HashMap<String, u32>) -> Self {
@@ -39,7 +39,11 @@ impl Speller {
                 }
             }
         }
-        Self { vocab, deletes, words }
+        Self {
+            vocab,
+            deletes,
+            words,
+        }
     }
 
     pub(crate) fn contains(&self, word: &str) -> bool {
@@ -59,7 +63,8 @@ impl Speller {
             };
             for &i in list {
                 let cand = self.words[i as usize].as_str();
-                if edit_distance(word, cand) != 1 {
+                // Typos rarely change the first letter; `nama` is not `lama`.
+                if edit_distance(word, cand) != 1 || cand.chars().next() != word.chars().next() {
                     continue;
                 }
                 let freq = self.vocab[cand];
@@ -100,7 +105,8 @@ mod tests {
         let cases = [
             ("sertifkat", Some("sertifikat")),
             ("sretifikat", Some("sertifikat")),
-            ("hala", Some("halal")),
+            ("halall", Some("halal")),
+            ("hertifikat", None),
             ("pendaftran", Some("pendaftaran")),
             ("kucing", None),
             ("hal", None),

@@ -19,7 +19,8 @@ pub(super) fn bundled_entries() -> Vec<(String, String)> {
         let Some((informal, formal)) = line.split_once('\t') else {
             continue;
         };
-        if INDOCOLLEX_SKIP.contains(&informal) || informal.starts_with(|c: char| c.is_ascii_digit()) {
+        if INDOCOLLEX_SKIP.contains(&informal) || informal.starts_with(|c: char| c.is_ascii_digit())
+        {
             continue;
         }
         out.push((informal.to_owned(), formal.to_owned()));
@@ -39,8 +40,8 @@ pub(super) fn bundled_entries() -> Vec<(String, String)> {
 
 const TRANSFORMATIONS: &str = include_str!("../../data/indocollex/transformations_full.csv");
 
-/// Formal word → the informal spellings people use for it, from both
-/// IndoCollex files, for generating realistic noisy test messages.
+/// Formal word → the informal spellings people use for it, from
+/// IndoCollex's typed transformations, for generating realistic noisy test messages.
 pub(crate) fn informal_variants() -> std::collections::HashMap<String, Vec<String>> {
     let mut map: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     let mut add = |formal: &str, informal: &str| {
@@ -53,14 +54,14 @@ pub(crate) fn informal_variants() -> std::collections::HashMap<String, Vec<Strin
             list.push(informal.to_owned());
         }
     };
+    // Reversed words and acronyms are not how citizens write to an office.
     for line in TRANSFORMATIONS.lines().skip(1) {
         let cols: Vec<&str> = line.split(',').collect();
-        if let [_, transformed, original, _] = cols.as_slice() {
+        if let [_, transformed, original, kind] = cols.as_slice()
+            && !matches!(*kind, "rev" | "acronym")
+        {
             add(original, transformed);
         }
-    }
-    for (informal, formal) in bundled_entries() {
-        add(&formal, &informal);
     }
     map
 }

@@ -32,6 +32,13 @@ pub fn stem(word: &str) -> Cow<'_, str> {
             break;
         }
     }
+    // Colloquial suffix -in (sambungin, patenin) stands for -kan or -i.
+    if let Some(rest) = w.strip_suffix("in")
+        && rest.len() >= 4
+        && !rest.ends_with(['a', 'i', 'u', 'e', 'o'])
+    {
+        w = rest;
+    }
     let (prefixed, root) = strip_prefix(w);
     let mut w: Cow<'_, str> = root;
     for suffix in ["kan", "an"] {
@@ -48,11 +55,7 @@ pub fn stem(word: &str) -> Cow<'_, str> {
     {
         w = Cow::Owned(rest.to_owned());
     }
-    if w == word {
-        Cow::Borrowed(word)
-    } else {
-        w
-    }
+    if w == word { Cow::Borrowed(word) } else { w }
 }
 
 fn is_vowel(c: u8) -> bool {
@@ -66,7 +69,9 @@ fn strip_prefix(w: &str) -> (bool, Cow<'_, str>) {
     let mut cur: Cow<'_, str> = Cow::Borrowed(w);
     for _ in 0..2 {
         match strip_one(&cur) {
-            Some(next) if next.len() >= 3 => {
+            // Roots of three letters are real (cek, isi) but after a formal
+            // two-letter prefix they are mostly misreadings (me-sin).
+            Some(next) if next.len() >= 4 || (next.len() == 3 && cur.starts_with("ng")) => {
                 cur = Cow::Owned(next);
                 stripped = true;
             }
@@ -80,6 +85,13 @@ fn strip_one(w: &str) -> Option<String> {
     let b = w.as_bytes();
     let after = |n: usize| w.get(n..).map(str::to_owned);
     let starts = |p: &str| w.starts_with(p) && w.len() > p.len() + 2;
+    // Colloquial nge-/ng- (ngecek, ngurus, ngadu).
+    if starts("nge") && !is_vowel(b[3]) {
+        return after(3);
+    }
+    if starts("ng") && is_vowel(b[2]) {
+        return after(2);
+    }
     if starts("meng") || starts("peng") {
         return after(4);
     }
@@ -141,6 +153,13 @@ mod tests {
             ("izin", "izin"),
             ("nib", "nib"),
             ("sertifikat", "sertifikat"),
+            ("ngurus", "urus"),
+            ("ngecek", "cek"),
+            ("sambungin", "sambung"),
+            ("patenin", "paten"),
+            ("mematenkan", "paten"),
+            ("mesin", "mesin"),
+            ("ingin", "ingin"),
         ];
         for (word, want) in cases {
             assert_eq!(stem(word), want, "stem of {word}");

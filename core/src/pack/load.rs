@@ -63,7 +63,11 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     fn problem(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<String>) {
@@ -87,18 +91,31 @@ impl Reader<'_> {
                 Some(close) => format!("did you mean `{close}`?"),
                 None => format!("{what} takes: {}", allowed.join(", ")),
             };
-            self.problem(key.span(), format!("unknown field `{name}` in {what}"), Some(hint));
+            self.problem(
+                key.span(),
+                format!("unknown field `{name}` in {what}"),
+                Some(hint),
+            );
         }
     }
 
-    fn string(&mut self, table: &DeTable<'_>, key: &str, required: bool, what: &str) -> Option<(String, Range<usize>)> {
+    fn string(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        required: bool,
+        what: &str,
+    ) -> Option<(String, Range<usize>)> {
         match table.get(key) {
             Some(v) => match v.get_ref() {
                 DeValue::String(s) => Some((s.to_string(), v.span())),
                 other => {
                     self.problem(
                         v.span(),
-                        format!("`{key}` in {what} must be a string, not {}", other.type_str()),
+                        format!(
+                            "`{key}` in {what} must be a string, not {}",
+                            other.type_str()
+                        ),
                         Some(format!("write it in quotes: {key} = \"…\"")),
                     );
                     None
@@ -107,14 +124,23 @@ impl Reader<'_> {
             None => {
                 if required {
                     let span = 0..0;
-                    self.problem(span, format!("{what} has no `{key}`"), Some(format!("add {key} = \"…\"")));
+                    self.problem(
+                        span,
+                        format!("{what} has no `{key}`"),
+                        Some(format!("add {key} = \"…\"")),
+                    );
                 }
                 None
             }
         }
     }
 
-    fn strings(&mut self, table: &DeTable<'_>, key: &str, what: &str) -> Vec<(String, Range<usize>)> {
+    fn strings(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        what: &str,
+    ) -> Vec<(String, Range<usize>)> {
         let Some(v) = table.get(key) else {
             return Vec::new();
         };
@@ -130,12 +156,19 @@ impl Reader<'_> {
         for item in items.iter() {
             match item.get_ref() {
                 DeValue::String(s) if s.trim().is_empty() => {
-                    self.problem(item.span(), format!("empty string in `{key}` of {what}"), Some("remove it".to_owned()));
+                    self.problem(
+                        item.span(),
+                        format!("empty string in `{key}` of {what}"),
+                        Some("remove it".to_owned()),
+                    );
                 }
                 DeValue::String(s) => out.push((s.to_string(), item.span())),
                 other => self.problem(
                     item.span(),
-                    format!("`{key}` in {what} must hold strings, found {}", other.type_str()),
+                    format!(
+                        "`{key}` in {what} must hold strings, found {}",
+                        other.type_str()
+                    ),
                     None,
                 ),
             }
@@ -143,11 +176,19 @@ impl Reader<'_> {
         out
     }
 
-    fn number(&mut self, table: &DeTable<'_>, key: &str, range: Range<f64>, what: &str) -> Option<f64> {
+    fn number(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        range: Range<f64>,
+        what: &str,
+    ) -> Option<f64> {
         let v = table.get(key)?;
         let n = match v.get_ref() {
             DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
-            DeValue::Integer(i) if i.radix() == 10 => i.as_str().replace('_', "").parse::<f64>().ok(),
+            DeValue::Integer(i) if i.radix() == 10 => {
+                i.as_str().replace('_', "").parse::<f64>().ok()
+            }
             _ => None,
         };
         match n {
@@ -155,7 +196,10 @@ impl Reader<'_> {
             _ => {
                 self.problem(
                     v.span(),
-                    format!("`{key}` in {what} must be a number from {} to {}", range.start, range.end),
+                    format!(
+                        "`{key}` in {what} must be a number from {} to {}",
+                        range.start, range.end
+                    ),
                     None,
                 );
                 None
@@ -168,7 +212,11 @@ impl Reader<'_> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
             other => {
-                self.problem(v.span(), format!("`{key}` must be a table, not {}", other.type_str()), Some(format!("write it as [{key}]")));
+                self.problem(
+                    v.span(),
+                    format!("`{key}` must be a table, not {}", other.type_str()),
+                    Some(format!("write it as [{key}]")),
+                );
                 None
             }
         }
@@ -224,11 +272,22 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
     let mut commands: HashMap<String, &str> = HashMap::new();
     for (index, raw) in &raws {
         let (path, text) = &files[*index];
-        let mut r = Reader { file: path, text, problems: &mut problems };
+        let mut r = Reader {
+            file: path,
+            text,
+            problems: &mut problems,
+        };
         let id = raw.intent.id.as_str();
         if let Some((first_file, first_line)) = ids.get(id) {
-            let hint = format!("first defined at {}:{first_line}; ids must be unique", first_file.display());
-            r.problem(raw.id_span.clone(), format!("duplicate intent id `{id}`"), Some(hint));
+            let hint = format!(
+                "first defined at {}:{first_line}; ids must be unique",
+                first_file.display()
+            );
+            r.problem(
+                raw.id_span.clone(),
+                format!("duplicate intent id `{id}`"),
+                Some(hint),
+            );
         } else {
             ids.insert(id, (path, r.line(raw.id_span.start)));
         }
@@ -236,7 +295,11 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
             if let Some(other) = commands.get(cmd)
                 && *other != id
             {
-                r.problem(span.clone(), format!("command `{cmd}` is also used by intent `{other}`"), Some("a command must lead to one intent".to_owned()));
+                r.problem(
+                    span.clone(),
+                    format!("command `{cmd}` is also used by intent `{other}`"),
+                    Some("a command must lead to one intent".to_owned()),
+                );
             } else {
                 commands.insert(cmd.clone(), id);
             }
@@ -245,14 +308,25 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
     let known: Vec<&str> = ids.keys().copied().chain([FALLBACK]).collect();
     for (index, raw) in &raws {
         let (path, text) = &files[*index];
-        let mut r = Reader { file: path, text, problems: &mut problems };
+        let mut r = Reader {
+            file: path,
+            text,
+            problems: &mut problems,
+        };
         for (button, span) in raw.intent.buttons.iter().zip(&raw.button_spans) {
             if !known.contains(&button.intent.as_str()) {
                 let hint = match closest(&button.intent, known.iter().copied()) {
                     Some(c) => format!("did you mean `{c}`?"),
                     None => "a button's intent must be the id of an intent in this pack".to_owned(),
                 };
-                r.problem(span.clone(), format!("button `{}` leads to unknown intent `{}`", button.title, button.intent), Some(hint));
+                r.problem(
+                    span.clone(),
+                    format!(
+                        "button `{}` leads to unknown intent `{}`",
+                        button.title, button.intent
+                    ),
+                    Some(hint),
+                );
             }
         }
     }
@@ -272,32 +346,56 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
     })
 }
 
-fn parse_toml<'i>(path: &Path, text: &'i str, problems: &mut Vec<PackProblem>) -> Option<DeTable<'i>> {
+fn parse_toml<'i>(
+    path: &Path,
+    text: &'i str,
+    problems: &mut Vec<PackProblem>,
+) -> Option<DeTable<'i>> {
     let (doc, errors) = DeTable::parse_recoverable(text);
     if errors.is_empty() {
         return Some(doc.into_inner());
     }
-    let mut r = Reader { file: path, text, problems };
+    let mut r = Reader {
+        file: path,
+        text,
+        problems,
+    };
     for e in errors {
         let span = e.span().unwrap_or(0..0);
         let message = format!("invalid TOML: {}", e.message().trim());
-        r.problem(span, message, Some("check quotes, brackets and commas on this line".to_owned()));
+        r.problem(
+            span,
+            message,
+            Some("check quotes, brackets and commas on this line".to_owned()),
+        );
     }
     None
 }
 
-fn parse_pack_toml(path: &Path, text: &str, problems: &mut Vec<PackProblem>) -> (Option<PackMeta>, Office, Settings) {
+fn parse_pack_toml(
+    path: &Path,
+    text: &str,
+    problems: &mut Vec<PackProblem>,
+) -> (Option<PackMeta>, Office, Settings) {
     let mut office = Office::default();
     let mut settings = Settings::default();
     let Some(doc) = parse_toml(path, text, problems) else {
         return (None, office, settings);
     };
-    let mut r = Reader { file: path, text, problems };
+    let mut r = Reader {
+        file: path,
+        text,
+        problems,
+    };
     r.check_keys(&doc, &["pack", "office", "settings"], "pack.toml");
 
     let meta = match r.table(&doc, "pack") {
         Some(t) => {
-            r.check_keys(t, &["id", "name", "version", "language", "description"], "[pack]");
+            r.check_keys(
+                t,
+                &["id", "name", "version", "language", "description"],
+                "[pack]",
+            );
             let id = r.string(t, "id", true, "[pack]");
             let name = r.string(t, "name", true, "[pack]");
             let version = r.string(t, "version", true, "[pack]");
@@ -315,15 +413,25 @@ fn parse_pack_toml(path: &Path, text: &str, problems: &mut Vec<PackProblem>) -> 
             }
         }
         None => {
-            r.problem(0..0, "pack.toml has no [pack] table", Some("add [pack] with id, name, version, language".to_owned()));
+            r.problem(
+                0..0,
+                "pack.toml has no [pack] table",
+                Some("add [pack] with id, name, version, language".to_owned()),
+            );
             None
         }
     };
 
     if let Some(t) = r.table(&doc, "office") {
-        let fields = ["name", "address", "phone", "whatsapp", "email", "website", "hours", "timezone"];
+        let fields = [
+            "name", "address", "phone", "whatsapp", "email", "website", "hours", "timezone",
+        ];
         r.check_keys(t, &fields, "[office]");
-        let mut get = |k: &str| r.string(t, k, false, "[office]").map(|s| s.0).unwrap_or_default();
+        let mut get = |k: &str| {
+            r.string(t, k, false, "[office]")
+                .map(|s| s.0)
+                .unwrap_or_default()
+        };
         office = Office {
             name: get("name"),
             address: get("address"),
@@ -337,7 +445,15 @@ fn parse_pack_toml(path: &Path, text: &str, problems: &mut Vec<PackProblem>) -> 
     }
 
     if let Some(t) = r.table(&doc, "settings") {
-        r.check_keys(t, &["confidence_threshold", "fallback_suggestions", "session_timeout_minutes"], "[settings]");
+        r.check_keys(
+            t,
+            &[
+                "confidence_threshold",
+                "fallback_suggestions",
+                "session_timeout_minutes",
+            ],
+            "[settings]",
+        );
         if let Some(v) = r.number(t, "confidence_threshold", 0.0..1.0, "[settings]") {
             settings.confidence_threshold = v as f32;
         }
@@ -351,43 +467,83 @@ fn parse_pack_toml(path: &Path, text: &str, problems: &mut Vec<PackProblem>) -> 
     (meta, office, settings)
 }
 
-const INTENT_FIELDS: &[&str] = &["id", "title", "commands", "keywords", "patterns", "examples", "reply", "buttons"];
+const INTENT_FIELDS: &[&str] = &[
+    "id", "title", "commands", "keywords", "patterns", "examples", "reply", "buttons",
+];
 
-fn parse_intent_file(path: &Path, text: &str, normaliser: &Normaliser, problems: &mut Vec<PackProblem>) -> Vec<RawIntent> {
+fn parse_intent_file(
+    path: &Path,
+    text: &str,
+    normaliser: &Normaliser,
+    problems: &mut Vec<PackProblem>,
+) -> Vec<RawIntent> {
     let Some(doc) = parse_toml(path, text, problems) else {
         return Vec::new();
     };
-    let mut r = Reader { file: path, text, problems };
+    let mut r = Reader {
+        file: path,
+        text,
+        problems,
+    };
     r.check_keys(&doc, &["intent"], "an intent file");
     let Some(v) = doc.get("intent") else {
-        r.problem(0..0, "the file defines no intent", Some("add [[intent]] tables, or delete the file".to_owned()));
+        r.problem(
+            0..0,
+            "the file defines no intent",
+            Some("add [[intent]] tables, or delete the file".to_owned()),
+        );
         return Vec::new();
     };
     let DeValue::Array(items) = v.get_ref() else {
-        r.problem(v.span(), "`intent` must be an array of tables", Some("write each intent as [[intent]]".to_owned()));
+        r.problem(
+            v.span(),
+            "`intent` must be an array of tables",
+            Some("write each intent as [[intent]]".to_owned()),
+        );
         return Vec::new();
     };
-    items.iter().filter_map(|item| parse_intent(&mut r, item, normaliser)).collect()
+    items
+        .iter()
+        .filter_map(|item| parse_intent(&mut r, item, normaliser))
+        .collect()
 }
 
-fn parse_intent(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, normaliser: &Normaliser) -> Option<RawIntent> {
+fn parse_intent(
+    r: &mut Reader<'_>,
+    item: &Spanned<DeValue<'_>>,
+    normaliser: &Normaliser,
+) -> Option<RawIntent> {
     let DeValue::Table(t) = item.get_ref() else {
-        r.problem(item.span(), "each intent must be a table", Some("write each intent as [[intent]]".to_owned()));
+        r.problem(
+            item.span(),
+            "each intent must be a table",
+            Some("write each intent as [[intent]]".to_owned()),
+        );
         return None;
     };
     let start = item.span();
     let Some((id, id_span)) = r.string(t, "id", false, "an intent") else {
         if !t.contains_key("id") {
-            r.problem(start, "intent has no `id`", Some("add id = \"…\" (lower case, digits, _)".to_owned()));
+            r.problem(
+                start,
+                "intent has no `id`",
+                Some("add id = \"…\" (lower case, digits, _)".to_owned()),
+            );
         }
         return None;
     };
     let what = format!("intent `{id}`");
     r.check_keys(t, INTENT_FIELDS, &what);
     if !id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
-        r.problem(id_span.clone(), format!("intent id `{id}` is not a valid id"), Some("use lower-case letters, digits and _, starting with a letter".to_owned()));
+        r.problem(
+            id_span.clone(),
+            format!("intent id `{id}` is not a valid id"),
+            Some("use lower-case letters, digits and _, starting with a letter".to_owned()),
+        );
     }
 
     let commands_raw = r.strings(t, "commands", &what);
@@ -397,7 +553,11 @@ fn parse_intent(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, normaliser: &No
         .unzip();
     for (c, s) in commands.iter().zip(&command_spans) {
         if c.split_whitespace().count() != 1 {
-            r.problem(s.clone(), format!("command `{c}` must be one word"), Some("commands look like #info or /start".to_owned()));
+            r.problem(
+                s.clone(),
+                format!("command `{c}` must be one word"),
+                Some("commands look like #info or /start".to_owned()),
+            );
         }
     }
 
@@ -411,21 +571,46 @@ fn parse_intent(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, normaliser: &No
                 patterns.push(p);
             }
             Err(e) => {
-                let first = e.to_string().lines().last().unwrap_or_default().trim().to_owned();
-                r.problem(span, format!("pattern does not compile: {first}"), Some("patterns are Rust regex syntax over normalised lower-case text".to_owned()));
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                r.problem(
+                    span,
+                    format!("pattern does not compile: {first}"),
+                    Some(
+                        "patterns are Rust regex syntax over normalised lower-case text".to_owned(),
+                    ),
+                );
             }
         }
     }
     let mut examples = Vec::new();
     for (e, span) in r.strings(t, "examples", &what) {
         if normaliser.words(&e).is_empty() {
-            r.problem(span, format!("example `{e}` has no words once normalised"), Some("write a sentence a citizen would send".to_owned()));
+            r.problem(
+                span,
+                format!("example `{e}` has no words once normalised"),
+                Some("write a sentence a citizen would send".to_owned()),
+            );
         } else {
             examples.push(e);
         }
     }
-    if commands.is_empty() && keywords.is_empty() && patterns.is_empty() && examples.is_empty() && id != FALLBACK {
-        r.problem(id_span.clone(), format!("intent `{id}` can never be matched"), Some("give it commands, keywords, patterns or examples".to_owned()));
+    if commands.is_empty()
+        && keywords.is_empty()
+        && patterns.is_empty()
+        && examples.is_empty()
+        && id != FALLBACK
+    {
+        r.problem(
+            id_span.clone(),
+            format!("intent `{id}` can never be matched"),
+            Some("give it commands, keywords, patterns or examples".to_owned()),
+        );
     }
 
     let reply = match r.string(t, "reply", false, &what) {
@@ -433,24 +618,40 @@ fn parse_intent(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, normaliser: &No
             Ok(tpl) => {
                 for var in tpl.variables() {
                     if !OFFICE_VARIABLES.contains(&var) && !captures.contains(var) {
-                        let names: Vec<&str> = OFFICE_VARIABLES.iter().copied().chain(captures.iter().map(String::as_str)).collect();
+                        let names: Vec<&str> = OFFICE_VARIABLES
+                            .iter()
+                            .copied()
+                            .chain(captures.iter().map(String::as_str))
+                            .collect();
                         let hint = match closest(var, names.iter().copied()) {
                             Some(c) => format!("did you mean `{{{c}}}`?"),
                             None => format!("known: {}", names.join(", ")),
                         };
-                        r.problem(span.clone(), format!("reply of {what} names unknown variable `{{{var}}}`"), Some(hint));
+                        r.problem(
+                            span.clone(),
+                            format!("reply of {what} names unknown variable `{{{var}}}`"),
+                            Some(hint),
+                        );
                     }
                 }
                 tpl
             }
             Err(e) => {
-                r.problem(span, format!("reply of {what}: {}", e.message), Some("write {{ for a literal brace".to_owned()));
+                r.problem(
+                    span,
+                    format!("reply of {what}: {}", e.message),
+                    Some("write {{ for a literal brace".to_owned()),
+                );
                 Template::parse("").ok()?
             }
         },
         None => {
             if !t.contains_key("reply") {
-                r.problem(id_span.clone(), format!("{what} has no `reply`"), Some("add reply = \"\"\"…\"\"\"".to_owned()));
+                r.problem(
+                    id_span.clone(),
+                    format!("{what} has no `reply`"),
+                    Some("add reply = \"\"\"…\"\"\"".to_owned()),
+                );
             }
             Template::parse("").ok()?
         }
@@ -469,7 +670,10 @@ fn parse_intent(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, normaliser: &No
             examples,
             reply,
             buttons,
-            source: Source { file: r.file.to_owned(), line },
+            source: Source {
+                file: r.file.to_owned(),
+                line,
+            },
         },
         id_span,
         button_spans,
@@ -477,12 +681,21 @@ fn parse_intent(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, normaliser: &No
     })
 }
 
-fn parse_keywords(r: &mut Reader<'_>, t: &DeTable<'_>, what: &str, normaliser: &Normaliser) -> Vec<Keyword> {
+fn parse_keywords(
+    r: &mut Reader<'_>,
+    t: &DeTable<'_>,
+    what: &str,
+    normaliser: &Normaliser,
+) -> Vec<Keyword> {
     let Some(v) = t.get("keywords") else {
         return Vec::new();
     };
     let DeValue::Array(items) = v.get_ref() else {
-        r.problem(v.span(), format!("`keywords` in {what} must be a list"), Some("keywords = [\"izin usaha\", { text = \"nib\", weight = 0.9 }]".to_owned()));
+        r.problem(
+            v.span(),
+            format!("`keywords` in {what} must be a list"),
+            Some("keywords = [\"izin usaha\", { text = \"nib\", weight = 0.9 }]".to_owned()),
+        );
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -499,32 +712,58 @@ fn parse_keywords(r: &mut Reader<'_>, t: &DeTable<'_>, what: &str, normaliser: &
                 }
             }
             other => {
-                r.problem(item.span(), format!("a keyword must be a string or {{ text, weight }}, not {}", other.type_str()), None);
+                r.problem(
+                    item.span(),
+                    format!(
+                        "a keyword must be a string or {{ text, weight }}, not {}",
+                        other.type_str()
+                    ),
+                    None,
+                );
                 continue;
             }
         };
         if normaliser.words(&text).is_empty() {
-            r.problem(item.span(), format!("keyword `{text}` has no words once normalised"), Some("keywords are words or phrases".to_owned()));
+            r.problem(
+                item.span(),
+                format!("keyword `{text}` has no words once normalised"),
+                Some("keywords are words or phrases".to_owned()),
+            );
             continue;
         }
-        out.push(Keyword { text, weight: weight as f32 });
+        out.push(Keyword {
+            text,
+            weight: weight as f32,
+        });
     }
     out
 }
 
-fn parse_buttons(r: &mut Reader<'_>, t: &DeTable<'_>, what: &str) -> (Vec<IntentButton>, Vec<Range<usize>>) {
+fn parse_buttons(
+    r: &mut Reader<'_>,
+    t: &DeTable<'_>,
+    what: &str,
+) -> (Vec<IntentButton>, Vec<Range<usize>>) {
     let Some(v) = t.get("buttons") else {
         return (Vec::new(), Vec::new());
     };
     let DeValue::Array(items) = v.get_ref() else {
-        r.problem(v.span(), format!("`buttons` in {what} must be a list"), Some("buttons = [{ title = \"Menu\", intent = \"menu\" }]".to_owned()));
+        r.problem(
+            v.span(),
+            format!("`buttons` in {what} must be a list"),
+            Some("buttons = [{ title = \"Menu\", intent = \"menu\" }]".to_owned()),
+        );
         return (Vec::new(), Vec::new());
     };
     let mut buttons = Vec::new();
     let mut spans = Vec::new();
     for item in items.iter() {
         let DeValue::Table(bt) = item.get_ref() else {
-            r.problem(item.span(), "a button must be { title = \"…\", intent = \"…\" }", None);
+            r.problem(
+                item.span(),
+                "a button must be { title = \"…\", intent = \"…\" }",
+                None,
+            );
             continue;
         };
         r.check_keys(bt, &["title", "intent"], "a button");
@@ -535,7 +774,11 @@ fn parse_buttons(r: &mut Reader<'_>, t: &DeTable<'_>, what: &str) -> (Vec<Intent
                 buttons.push(IntentButton { title, intent });
                 spans.push(span);
             }
-            _ => r.problem(item.span(), format!("a button of {what} needs both `title` and `intent`"), None),
+            _ => r.problem(
+                item.span(),
+                format!("a button of {what} needs both `title` and `intent`"),
+                None,
+            ),
         }
     }
     (buttons, spans)
