@@ -1,1 +1,9 @@
+//! Layan's end-to-end tests: one binary, one module per area (as ripgrep
+//! does, so a 2-core machine links once).
 
+mod accuracy;
+mod cli;
+mod engine;
+mod pack_loading;
+mod properties;
+mod util;

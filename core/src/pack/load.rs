@@ -58,6 +58,8 @@ struct Reader<'a> {
     file: &'a Path,
     text: &'a str,
     problems: &'a mut Vec<PackProblem>,
+    /// Where the table being read starts, for "missing field" problems.
+    at: Range<usize>,
 }
 
 impl Reader<'_> {
@@ -208,9 +210,12 @@ impl Reader<'_> {
     }
 
     fn table<'t, 'i>(&mut self, parent: &'t DeTable<'i>, key: &str) -> Option<&'t DeTable<'i>> {
-        let v = parent.get(key)?;
+        let (k, v) = parent.get_key_value(key)?;
         match v.get_ref() {
-            DeValue::Table(t) => Some(t),
+            DeValue::Table(t) => {
+                self.at = k.span();
+                Some(t)
+            }
             other => {
                 self.problem(
                     v.span(),
@@ -249,6 +254,7 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
         }
     };
 
+    let problems_before_intents = problems.len();
     let mut raws: Vec<(usize, RawIntent)> = Vec::new();
     for (index, (path, text)) in files.iter().enumerate() {
         if path == Path::new(PACK_FILE) {
@@ -258,7 +264,7 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
             raws.push((index, raw));
         }
     }
-    if raws.is_empty() && !files.is_empty() {
+    if raws.is_empty() && !files.is_empty() && problems.len() == problems_before_intents {
         problems.push(PackProblem {
             file: PathBuf::from("intents"),
             line: 0,
@@ -276,6 +282,7 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
             file: path,
             text,
             problems: &mut problems,
+            at: 0..0,
         };
         let id = raw.intent.id.as_str();
         if let Some((first_file, first_line)) = ids.get(id) {
@@ -312,6 +319,7 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
             file: path,
             text,
             problems: &mut problems,
+            at: 0..0,
         };
         for (button, span) in raw.intent.buttons.iter().zip(&raw.button_spans) {
             if !known.contains(&button.intent.as_str()) {
@@ -332,6 +340,7 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
     }
 
     if !problems.is_empty() {
+        problems.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
         return Err(Error::Pack(problems));
     }
     let Some(meta) = meta else {
@@ -359,9 +368,16 @@ fn parse_toml<'i>(
         file: path,
         text,
         problems,
+        at: 0..0,
     };
+    // Recovery after a syntax error produces follow-up errors on the same
+    // line; the first one names the real problem.
+    let mut lines_seen = HashSet::new();
     for e in errors {
         let span = e.span().unwrap_or(0..0);
+        if !lines_seen.insert(r.line(span.start)) {
+            continue;
+        }
         let message = format!("invalid TOML: {}", e.message().trim());
         r.problem(
             span,
@@ -386,6 +402,7 @@ fn parse_pack_toml(
         file: path,
         text,
         problems,
+        at: 0..0,
     };
     r.check_keys(&doc, &["pack", "office", "settings"], "pack.toml");
 
@@ -484,6 +501,7 @@ fn parse_intent_file(
         file: path,
         text,
         problems,
+        at: 0..0,
     };
     r.check_keys(&doc, &["intent"], "an intent file");
     let Some(v) = doc.get("intent") else {
@@ -564,6 +582,7 @@ fn parse_intent(
     let keywords = parse_keywords(r, t, &what, normaliser);
     let mut captures = HashSet::new();
     let mut patterns = Vec::new();
+    let mut broken_patterns = false;
     for (p, span) in r.strings(t, "patterns", &what) {
         match compile_pattern(&p) {
             Ok(re) => {
@@ -571,6 +590,7 @@ fn parse_intent(
                 patterns.push(p);
             }
             Err(e) => {
+                broken_patterns = true;
                 let first = e
                     .to_string()
                     .lines()
@@ -604,6 +624,7 @@ fn parse_intent(
         && keywords.is_empty()
         && patterns.is_empty()
         && examples.is_empty()
+        && !broken_patterns
         && id != FALLBACK
     {
         r.problem(
@@ -617,7 +638,11 @@ fn parse_intent(
         Some((text, span)) => match Template::parse(&text) {
             Ok(tpl) => {
                 for var in tpl.variables() {
-                    if !OFFICE_VARIABLES.contains(&var) && !captures.contains(var) {
+                    // A broken pattern's captures are unknown: don't guess.
+                    if !OFFICE_VARIABLES.contains(&var)
+                        && !captures.contains(var)
+                        && !broken_patterns
+                    {
                         let names: Vec<&str> = OFFICE_VARIABLES
                             .iter()
                             .copied()

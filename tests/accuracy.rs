@@ -1,0 +1,43 @@
+//! How well the bundled pack understands messages it never saw.
+
+use std::path::Path;
+
+use layan::Matcher;
+use layan::eval::{Noise, cross_validate, evaluate, read_samples};
+
+#[test]
+fn held_out_accuracy_is_at_least_90_percent() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents/perindag/eval/heldout.jsonl");
+    let samples = read_samples(&path).unwrap();
+    assert!(samples.len() >= 150);
+    assert!(samples.iter().filter(|s| s.intent == "fallback").count() >= 20);
+    let pack = layan::bundled::pack().unwrap();
+    let report = evaluate(&Matcher::new(&pack).unwrap(), &samples, |_| {});
+    assert!(
+        report.accuracy >= 0.90,
+        "held-out accuracy {:.3}",
+        report.accuracy
+    );
+    assert!(report.macro_f1 >= 0.88, "macro-F1 {:.3}", report.macro_f1);
+}
+
+#[test]
+fn cross_validation_on_the_examples_holds_up_with_chat_noise() {
+    let pack = layan::bundled::pack().unwrap();
+    let clean = cross_validate(&pack, 5, Noise::None).unwrap();
+    let noisy = cross_validate(&pack, 5, Noise::ChatLanguage).unwrap();
+    assert_eq!(
+        clean.total,
+        pack.intents.iter().map(|i| i.examples.len()).sum::<usize>()
+    );
+    assert!(
+        clean.accuracy >= 0.85,
+        "5-fold accuracy {:.3}",
+        clean.accuracy
+    );
+    assert!(
+        noisy.accuracy >= 0.80,
+        "5-fold accuracy with noise {:.3}",
+        noisy.accuracy
+    );
+}

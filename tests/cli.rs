@@ -1,0 +1,155 @@
+//! The `layan` binary, run as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn layan(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_layan"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("layan runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn chat_reads_piped_messages_and_exits_at_the_end() {
+    let out = layan(&["chat"], "halo\n2\ngmn cr bkin ijin usaha?\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stdout(&out);
+    assert!(s.contains("> halo"), "{s}");
+    assert!(s.contains("1. Izin usaha (NIB)"), "{s}");
+    assert!(s.contains("Balas dengan nomor pilihan."), "{s}");
+    assert!(
+        s.contains("Dinas membina industri kecil"),
+        "answer to \"2\":\n{s}"
+    );
+    assert!(s.contains("oss.go.id"), "{s}");
+}
+
+#[test]
+fn chat_with_a_pack_folder_and_verbose() {
+    let out = layan(
+        &["chat", "--pack", "intents/perindag", "--verbose"],
+        "tera ulang\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("[intent=tera_ulang"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn chat_with_a_broken_pack_says_why() {
+    let out = layan(&["chat", "--pack", "tests/fixtures/duplicate_id"], "halo\n");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("duplicate intent id `salam`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn pack_check_passes_and_fails() {
+    let ok = layan(&["pack", "check", "intents/perindag"], "");
+    assert!(ok.status.success());
+    assert!(
+        stdout(&ok).starts_with("ok: pack `perindag`"),
+        "{}",
+        stdout(&ok)
+    );
+
+    let bad = layan(&["pack", "check", "tests/fixtures/many_problems"], "");
+    assert_eq!(bad.status.code(), Some(1));
+    let s = stdout(&bad);
+    assert!(
+        s.contains("intents/a.toml:8: duplicate intent id `menu`"),
+        "{s}"
+    );
+    assert!(
+        s.contains("intents/b.toml:3: pattern does not compile"),
+        "{s}"
+    );
+    assert!(s.contains("6 problem(s)"), "{s}");
+}
+
+#[test]
+fn eval_prints_a_table_and_json() {
+    let table = layan(
+        &["eval", "--data", "intents/perindag/eval/heldout.jsonl"],
+        "",
+    );
+    assert!(table.status.success(), "{}", stderr(&table));
+    let s = stdout(&table);
+    assert!(s.starts_with("accuracy "), "{s}");
+    assert!(s.contains("macro-F1"), "{s}");
+    assert!(s.contains("izin_usaha"), "{s}");
+
+    let json = layan(
+        &[
+            "eval",
+            "--data",
+            "intents/perindag/eval/heldout.jsonl",
+            "--json",
+        ],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+    assert!(v["accuracy"].as_f64().unwrap() >= 0.9);
+    assert!(v["macro_f1"].is_number());
+    assert!(v["total"].as_u64().unwrap() >= 150);
+    assert!(v["per_intent"]["tera_ulang"]["recall"].is_number());
+}
+
+#[test]
+fn eval_reports_a_bad_line_with_its_number() {
+    let dir = std::env::temp_dir().join(format!("layan-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("bad.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\":\"halo\",\"intent\":\"menu\"}\n{\"text\": oops}\n",
+    )
+    .unwrap();
+    let out = layan(&["eval", "--data", data.to_str().unwrap()], "");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("bad.jsonl:2:"), "{}", stderr(&out));
+}
+
+#[test]
+fn eval_cross_validates() {
+    let out = layan(&["eval", "--kfold", "5", "--noise", "--json"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["accuracy"].as_f64().unwrap() > 0.7);
+}
+
+#[test]
+fn explain_shows_the_decision() {
+    let out = layan(&["explain", "sy mau bkin nib gmn"], "");
+    assert!(out.status.success());
+    let s = stdout(&out);
+    assert!(s.contains("normalised: saya mau buat nib bagaimana"), "{s}");
+    assert!(s.contains("decision:   izin_usaha"), "{s}");
+    assert!(s.contains("runners-up:"), "{s}");
+}
