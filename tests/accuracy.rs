@@ -41,3 +41,28 @@ fn cross_validation_on_the_examples_holds_up_with_chat_noise() {
         noisy.accuracy
     );
 }
+
+#[path = "../benches/synthetic.rs"]
+#[allow(dead_code)]
+mod synthetic;
+
+#[test]
+fn large_generated_packs_still_find_the_right_intent() {
+    // The index skips very common features in large packs; it must stay accurate.
+    for n in [100, 1_000] {
+        let pack = layan::Pack::from_files(synthetic::generated_pack(n)).unwrap();
+        let m = Matcher::new(&pack).unwrap();
+        let mut rng = synthetic::Rng(7);
+        let trials = 200;
+        let hits = (0..trials)
+            .filter(|_| {
+                let (want, text) = synthetic::query(rng.below(n));
+                m.decide(&text).best.intent == want
+            })
+            .count();
+        assert!(
+            hits * 100 >= trials * 90,
+            "{n} intents: {hits}/{trials} right"
+        );
+    }
+}

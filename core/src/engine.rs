@@ -313,9 +313,12 @@ fn answer(active: &Active, session: &mut Session, m: Match) -> Outcome {
         };
         return fallback(active, session, &decision);
     };
-    let mut vars = active.variables.clone();
-    vars.extend(m.captures.clone());
-    let text = intent.reply.render(&vars);
+    let text = intent.reply.render_with(|name| {
+        m.captures
+            .get(name)
+            .or_else(|| active.variables.get(name))
+            .map(String::as_str)
+    });
     let buttons: Vec<Button> = intent
         .buttons
         .iter()

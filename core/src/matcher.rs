@@ -258,49 +258,68 @@ impl Matcher {
             .collect();
         let corrected = corrected_words.join(" ");
 
-        let mut table: HashMap<u32, Match> = HashMap::new();
-        let mut entry = |i: u32, layer: Layer, score: f32| {
-            table
-                .entry(i)
-                .or_insert_with(|| Match {
-                    intent: self.ids[i as usize].clone(),
-                    score: 0.0,
-                    layer,
-                    layers: BTreeMap::new(),
-                    captures: BTreeMap::new(),
-                })
-                .layers
-                .insert(layer, score);
-        };
+        // Scores per intent in plain arrays; `Match` values are built only
+        // for the few intents a decision reports.
+        let mut scores: HashMap<u32, [f32; 3]> = HashMap::new();
+        const KW: usize = 0;
+        const PAT: usize = 1;
+        const SIM: usize = 2;
         for (i, s) in self.keywords.scores(&corrected) {
-            entry(i, Layer::Keyword, s);
+            scores.entry(i).or_default()[KW] = s;
         }
-        let mut captured: HashMap<u32, BTreeMap<String, String>> = HashMap::new();
+        let mut captured: Vec<(u32, BTreeMap<String, String>)> = Vec::new();
         for (i, s, caps) in self.patterns.scores(&corrected) {
-            entry(i, Layer::Pattern, s);
-            captured.insert(i, caps);
+            scores.entry(i).or_default()[PAT] = s;
+            captured.push((i, caps));
         }
         for (i, s) in self.similarity.scores(&corrected_words) {
-            entry(i, Layer::Similarity, s);
+            scores.entry(i).or_default()[SIM] = s;
         }
-        for (i, caps) in captured {
-            if let Some(m) = table.get_mut(&i) {
-                m.captures = caps;
-            }
+        let mut combined: Vec<(u32, f32, [f32; 3])> = scores
+            .into_iter()
+            .map(|(i, l)| {
+                let miss: f32 = l.iter().map(|s| 1.0 - s.clamp(0.0, 1.0)).product();
+                (i, 1.0 - miss, l)
+            })
+            .collect();
+        let order = |a: &(u32, f32, [f32; 3]), b: &(u32, f32, [f32; 3])| {
+            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+        };
+        const REPORTED: usize = 6;
+        if combined.len() > REPORTED {
+            combined.select_nth_unstable_by(REPORTED - 1, order);
+            combined.truncate(REPORTED);
         }
-
-        let mut ranked: Vec<(u32, Match)> = table.into_iter().collect();
-        for (_, m) in &mut ranked {
-            let miss: f32 = m.layers.values().map(|s| 1.0 - s.clamp(0.0, 1.0)).product();
-            m.score = 1.0 - miss;
-            m.layer = m
-                .layers
-                .iter()
-                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
-                .map_or(Layer::Fallback, |(l, _)| *l);
-        }
-        ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-        let mut ranked: Vec<Match> = ranked.into_iter().map(|(_, m)| m).collect();
+        combined.sort_unstable_by(order);
+        let mut ranked: Vec<Match> = combined
+            .into_iter()
+            .map(|(i, score, l)| {
+                let layers: BTreeMap<Layer, f32> = [
+                    (Layer::Keyword, l[KW]),
+                    (Layer::Pattern, l[PAT]),
+                    (Layer::Similarity, l[SIM]),
+                ]
+                .into_iter()
+                .filter(|(_, s)| *s > 0.0)
+                .collect();
+                let layer = layers
+                    .iter()
+                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+                    .map_or(Layer::Fallback, |(l, _)| *l);
+                let captures = captured
+                    .iter()
+                    .find(|(c, _)| *c == i)
+                    .map(|(_, caps)| caps.clone())
+                    .unwrap_or_default();
+                Match {
+                    intent: self.ids[i as usize].clone(),
+                    score,
+                    layer,
+                    layers,
+                    captures,
+                }
+            })
+            .collect();
 
         let confident = ranked
             .first()
@@ -353,25 +372,45 @@ pub fn truncate_chars(text: &str, max: usize) -> &str {
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let (n, m) = (a.len(), b.len());
-    let mut d = vec![vec![0usize; m + 1]; n + 1];
-    for (i, row) in d.iter_mut().enumerate() {
+    // Three rolling rows: the one before last is needed for transpositions.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    let mut row: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
         row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=n {
-        for j in 1..=m {
+        for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            let mut v = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
+                v = v.min(before[j - 2] + 1);
             }
-            d[i][j] = v;
+            row[j] = v;
+        }
+        std::mem::swap(&mut before, &mut last);
+        std::mem::swap(&mut last, &mut row);
+    }
+    last[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distance_counts_each_kind_of_edit_once() {
+        let cases = [
+            ("", "", 0),
+            ("izin", "izin", 0),
+            ("izin", "ijin", 1),
+            ("izin", "izn", 1),
+            ("izin", "iziin", 1),
+            ("izin", "ziin", 1),
+            ("halal", "", 5),
+            ("sertifikat", "srtifikta", 2),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(edit_distance(a, b), want, "{a} ~ {b}");
+            assert_eq!(edit_distance(b, a), want, "{b} ~ {a}");
         }
     }
-    d[n][m]
 }

@@ -147,7 +147,12 @@ impl Normaliser {
 /// or a digit turned into a space, save for separators inside codes and numbers.
 #[must_use]
 pub fn fold_chars(text: &str) -> String {
-    let chars: Vec<char> = text.nfkc().flat_map(char::to_lowercase).collect();
+    // Most chat messages are ASCII, where NFKC changes nothing.
+    let chars: Vec<char> = if text.is_ascii() {
+        text.chars().map(|c| c.to_ascii_lowercase()).collect()
+    } else {
+        text.nfkc().flat_map(char::to_lowercase).collect()
+    };
     let mut out = String::with_capacity(chars.len());
     for (i, &c) in chars.iter().enumerate() {
         if c.is_alphanumeric() {

@@ -7,9 +7,12 @@
 //! centroid document, the normalised sum of its examples. A query is scored
 //! only against documents that share a feature with it (the index, not a
 //! scan), and an intent's score blends its best example with its centroid.
-//! Everything is computed when the pack loads; there is no training step.
+//! Words the pack has never seen count against the match, so that a message
+//! about something else scores low. Everything is computed when the pack
+//! loads; there is no training step.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::normalise::stem;
 
@@ -19,63 +22,87 @@ use crate::normalise::stem;
 const WORD_SHARE: f32 = 0.4;
 /// Share of the best single example in an intent's score; the rest is the centroid.
 const EXAMPLE_SHARE: f32 = 0.6;
+/// A feature found in more documents than this is not walked at query time:
+/// it is so common that its weight is negligible, and walking it would make
+/// the cost grow with the pack. Packs smaller than this are scored exactly.
+const MAX_POSTINGS: usize = 512;
+
+/// Feature keys are already hashes: use them as they are.
+#[derive(Default)]
+pub(crate) struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type FeatureMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct SimilarityIndex {
-    features: HashMap<u64, u32>,
-    /// feature id → (document, weight)
-    postings: Vec<Vec<(u32, f32)>>,
-    /// feature id → inverse document frequency
-    idf: Vec<f32>,
+    /// feature → (idf, postings: (document, weight))
+    features: FeatureMap<Feature>,
     /// document → (intent, is centroid)
     docs: Vec<(u32, bool)>,
+    intents: usize,
+    /// idf of a word no intent uses
     oov_idf: f32,
 }
 
-/// A sparse vector: feature hash → weight.
+#[derive(Debug, Default)]
+struct Feature {
+    idf: f32,
+    postings: Vec<(u32, f32)>,
+}
+
+/// A sparse vector: feature hash → weight, sorted by hash.
 type Sparse = Vec<(u64, f32)>;
-/// Raw features of one text: hash, count, block.
-type Features = Vec<(u64, f32, Block)>;
 
 impl SimilarityIndex {
     /// Builds the index from `(intent index, normalised words)` documents.
     pub(crate) fn build(intents: usize, examples: &[(u32, Vec<String>)]) -> Self {
-        let raw: Vec<(u32, Features)> = examples
+        let raw: Vec<(u32, Sparse)> = examples
             .iter()
             .map(|(intent, words)| (*intent, features(words)))
             .collect();
+        // Document frequency is counted per intent, so that words shared by
+        // all examples of one intent are not penalised.
         let mut pairs: Vec<(u64, u32)> = raw
             .iter()
-            .flat_map(|(i, f)| f.iter().map(move |(h, _, _)| (*h, *i)))
+            .flat_map(|(i, f)| f.iter().map(move |(h, _)| (*h, *i)))
             .collect();
         pairs.sort_unstable();
         pairs.dedup();
-        let mut df: HashMap<u64, u32> = HashMap::new();
-        for (h, _) in pairs {
-            *df.entry(h).or_default() += 1;
-        }
-        // Document frequency is counted per intent, so that words shared by
-        // all examples of one intent are not penalised.
         let n = intents.max(1) as f32;
-        let idf_of = |h: &u64| (1.0 + n / df.get(h).copied().unwrap_or(1) as f32).ln();
-
         let mut index = Self {
+            intents,
             oov_idf: (1.0 + n).ln(),
             ..Self::default()
         };
-        for h in df.keys() {
-            let id = index.features.len() as u32;
-            index.features.insert(*h, id);
+        for chunk in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let df = chunk.len() as f32;
+            index.features.insert(
+                chunk[0].0,
+                Feature {
+                    idf: (1.0 + n / df).ln(),
+                    postings: Vec::new(),
+                },
+            );
         }
-        index.idf = vec![0.0; index.features.len()];
-        for (h, id) in &index.features {
-            index.idf[*id as usize] = idf_of(h);
-        }
-        index.postings = vec![Vec::new(); index.features.len()];
 
-        let mut centroids: Vec<HashMap<u64, f32>> = vec![HashMap::new(); intents];
+        let mut centroids: Vec<FeatureMap<f32>> =
+            (0..intents).map(|_| FeatureMap::default()).collect();
         for (intent, feats) in &raw {
-            let vector = weigh(feats, |h| idf_of(h));
+            let vector = index.weigh(feats.clone());
             for (h, w) in &vector {
                 *centroids[*intent as usize].entry(*h).or_default() += *w;
             }
@@ -85,10 +112,7 @@ impl SimilarityIndex {
             if centroid.is_empty() {
                 continue;
             }
-            let mut v: Vec<(u64, f32, Block)> = centroid
-                .into_iter()
-                .map(|(h, w)| (h, w, block_of(h)))
-                .collect();
+            let mut v: Sparse = centroid.into_iter().collect();
             v.sort_unstable_by_key(|x| x.0);
             let vector = normalise_blocks(v);
             index.add_doc(intent as u32, true, &vector);
@@ -96,41 +120,49 @@ impl SimilarityIndex {
         index
     }
 
-    /// An unknown whole word counts against similarity (the message talks
-    /// about something the pack does not know); unknown character n-grams
-    /// do not, since typos make them.
-    fn oov_idf(&self, h: u64) -> f32 {
-        match block_of(h) {
-            Block::Word => self.oov_idf,
-            Block::Char => 0.0,
-        }
-    }
-
     fn add_doc(&mut self, intent: u32, centroid: bool, vector: &Sparse) {
         let doc = self.docs.len() as u32;
         self.docs.push((intent, centroid));
         for (h, w) in vector {
-            if let Some(&id) = self.features.get(h) {
-                self.postings[id as usize].push((doc, *w));
+            if let Some(f) = self.features.get_mut(h) {
+                f.postings.push((doc, *w));
             }
         }
     }
 
-    /// Scores every intent that shares a feature with `words`: `(intent, score)`.
+    fn idf(&self, h: u64) -> f32 {
+        match self.features.get(&h) {
+            Some(f) => f.idf,
+            // An unknown whole word counts against similarity; unknown
+            // character n-grams do not, since typos make them.
+            None if is_word(h) => self.oov_idf,
+            None => 0.0,
+        }
+    }
+
+    /// Sublinear TF × IDF, each block scaled to unit length and its share.
+    fn weigh(&self, counts: Sparse) -> Sparse {
+        let v = counts
+            .into_iter()
+            .map(|(h, c)| (h, (1.0 + c.ln().max(0.0)) * self.idf(h)))
+            .collect();
+        normalise_blocks(v)
+    }
+
+    /// Scores every intent that shares a feature with `words`, as
+    /// `(intent, score)` in no particular order.
     pub(crate) fn scores(&self, words: &[String]) -> Vec<(u32, f32)> {
-        let feats = features(words);
-        let query = weigh(&feats, |h| {
-            self.features
-                .get(h)
-                .map_or_else(|| self.oov_idf(*h), |&id| self.idf[id as usize])
-        });
+        let query = self.weigh(features(words));
         let mut acc = vec![0.0f32; self.docs.len()];
         let mut touched = Vec::new();
         for (h, qw) in &query {
-            let Some(&id) = self.features.get(h) else {
+            let Some(f) = self.features.get(h) else {
                 continue;
             };
-            for &(doc, dw) in &self.postings[id as usize] {
+            if f.postings.len() > MAX_POSTINGS {
+                continue;
+            }
+            for &(doc, dw) in &f.postings {
                 let slot = &mut acc[doc as usize];
                 if *slot == 0.0 {
                     touched.push(doc);
@@ -138,125 +170,124 @@ impl SimilarityIndex {
                 *slot += qw * dw;
             }
         }
-        let mut best_example: HashMap<u32, f32> = HashMap::new();
-        let mut centroid: HashMap<u32, f32> = HashMap::new();
+        // Per intent: best example, and centroid.
+        let mut best = vec![(0.0f32, 0.0f32); self.intents];
+        let mut intents = Vec::new();
         for doc in touched {
             let (intent, is_centroid) = self.docs[doc as usize];
+            let slot = &mut best[intent as usize];
+            if slot.0 == 0.0 && slot.1 == 0.0 {
+                intents.push(intent);
+            }
             let s = acc[doc as usize];
             if is_centroid {
-                centroid.insert(intent, s);
+                slot.1 = s;
             } else {
-                let slot = best_example.entry(intent).or_default();
-                *slot = slot.max(s);
+                slot.0 = slot.0.max(s);
             }
         }
-        let mut out: Vec<(u32, f32)> = centroid
-            .iter()
-            .map(|(&i, &c)| {
-                let e = best_example.get(&i).copied().unwrap_or(0.0);
+        intents
+            .into_iter()
+            .map(|i| {
+                let (e, c) = best[i as usize];
                 (i, EXAMPLE_SHARE * e + (1.0 - EXAMPLE_SHARE) * c)
             })
-            .collect();
-        out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        out
+            .collect()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Block {
-    Word,
-    Char,
 }
 
 /// The top bit of a feature hash says which block it belongs to.
 const CHAR_BIT: u64 = 1 << 63;
 
-fn block_of(h: u64) -> Block {
-    if h & CHAR_BIT == 0 {
-        Block::Word
-    } else {
-        Block::Char
-    }
+fn is_word(h: u64) -> bool {
+    h & CHAR_BIT == 0
 }
 
-fn fnv(parts: &[&[u8]]) -> u64 {
+fn fnv(tag: u8, parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    eat(tag);
     for p in parts {
         for &b in *p {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            eat(b);
         }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        eat(0xff);
     }
     h
 }
 
-/// Raw features of a word sequence with their counts.
-fn features(words: &[String]) -> Features {
-    let mut counts: HashMap<u64, f32> = HashMap::new();
-    let mut add = |h: u64, w: f32| *counts.entry(h).or_default() += w;
+/// Raw features of a word sequence with their counts, sorted by hash.
+fn features(words: &[String]) -> Sparse {
+    let mut out: Vec<(u64, f32)> = Vec::with_capacity(words.len() * 16);
+    let mut padded = String::new();
+    let mut bounds: Vec<usize> = Vec::new();
     for (i, word) in words.iter().enumerate() {
-        add(fnv(&[b"w", word.as_bytes()]) & !CHAR_BIT, 1.0);
+        out.push((fnv(b'w', &[word.as_bytes()]) & !CHAR_BIT, 1.0));
         let s = stem(word);
         if s != *word {
-            add(fnv(&[b"s", s.as_bytes()]) & !CHAR_BIT, 0.7);
+            out.push((fnv(b's', &[s.as_bytes()]) & !CHAR_BIT, 0.7));
         }
         if let Some(next) = words.get(i + 1) {
-            add(
-                fnv(&[b"b", word.as_bytes(), next.as_bytes()]) & !CHAR_BIT,
+            out.push((
+                fnv(b'b', &[word.as_bytes(), next.as_bytes()]) & !CHAR_BIT,
                 0.6,
-            );
+            ));
         }
-        let padded: Vec<char> = std::iter::once(' ')
-            .chain(word.chars())
-            .chain(std::iter::once(' '))
-            .collect();
-        let mut buf = String::new();
+        // Character n-grams of " word ", hashed straight from the bytes.
+        padded.clear();
+        padded.push(' ');
+        padded.push_str(word);
+        padded.push(' ');
+        bounds.clear();
+        bounds.extend(padded.char_indices().map(|(i, _)| i));
+        bounds.push(padded.len());
+        let chars = bounds.len() - 1;
         for n in 3..=5 {
-            if padded.len() < n {
+            if chars < n {
                 break;
             }
-            for win in padded.windows(n) {
-                buf.clear();
-                buf.extend(win);
-                add(fnv(&[b"c", buf.as_bytes()]) | CHAR_BIT, 1.0);
+            for start in 0..=chars - n {
+                let gram = &padded.as_bytes()[bounds[start]..bounds[start + n]];
+                out.push((fnv(b'c', &[gram]) | CHAR_BIT, 1.0));
             }
         }
     }
-    let mut out: Vec<(u64, f32, Block)> = counts
-        .into_iter()
-        .map(|(h, c)| (h, c, block_of(h)))
-        .collect();
     out.sort_unstable_by_key(|x| x.0);
-    out
+    let mut merged: Sparse = Vec::with_capacity(out.len());
+    for (h, c) in out {
+        match merged.last_mut() {
+            Some(last) if last.0 == h => last.1 += c,
+            _ => merged.push((h, c)),
+        }
+    }
+    merged
 }
 
-/// Sublinear TF × IDF, each block scaled to unit length and its share.
-fn weigh(feats: &[(u64, f32, Block)], idf: impl Fn(&u64) -> f32) -> Sparse {
-    let v = feats
-        .iter()
-        .map(|(h, c, b)| (*h, (1.0 + c.ln().max(0.0)) * idf(h), *b))
-        .collect();
-    normalise_blocks(v)
-}
-
-fn normalise_blocks(v: Vec<(u64, f32, Block)>) -> Sparse {
-    let norm = |block: Block| {
-        v.iter()
-            .filter(|x| x.2 == block)
-            .map(|x| x.1 * x.1)
-            .sum::<f32>()
-            .sqrt()
-    };
-    let (nw, nc) = (norm(Block::Word), norm(Block::Char));
-    v.into_iter()
-        .filter_map(|(h, w, b)| {
-            let (n, share) = match b {
-                Block::Word => (nw, WORD_SHARE),
-                Block::Char => (nc, 1.0 - WORD_SHARE),
-            };
-            (n > 0.0 && w > 0.0).then(|| (h, w / n * share.sqrt()))
-        })
-        .collect()
+fn normalise_blocks(mut v: Sparse) -> Sparse {
+    let (mut nw, mut nc) = (0.0f32, 0.0f32);
+    for (h, w) in &v {
+        if is_word(*h) {
+            nw += w * w;
+        } else {
+            nc += w * w;
+        }
+    }
+    let (nw, nc) = (nw.sqrt(), nc.sqrt());
+    v.retain_mut(|(h, w)| {
+        let (n, share) = if is_word(*h) {
+            (nw, WORD_SHARE)
+        } else {
+            (nc, 1.0 - WORD_SHARE)
+        };
+        if n > 0.0 && *w > 0.0 {
+            *w = *w / n * share.sqrt();
+            true
+        } else {
+            false
+        }
+    });
+    v
 }

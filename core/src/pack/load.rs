@@ -57,19 +57,32 @@ pub(super) fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
 struct Reader<'a> {
     file: &'a Path,
     text: &'a str,
+    /// Byte offsets where lines start.
+    lines: &'a [usize],
     problems: &'a mut Vec<PackProblem>,
     /// Where the table being read starts, for "missing field" problems.
     at: Range<usize>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(
+        file: &'a Path,
+        text: &'a str,
+        lines: &'a [usize],
+        problems: &'a mut Vec<PackProblem>,
+    ) -> Self {
+        Self {
+            file,
+            text,
+            lines,
+            problems,
+            at: 0..0,
+        }
+    }
+
     fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        let offset = offset.min(self.text.len());
+        self.lines.partition_point(|&start| start <= offset)
     }
 
     fn problem(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<String>) {
@@ -228,6 +241,13 @@ impl Reader<'_> {
     }
 }
 
+/// Byte offsets where the lines of `text` start.
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
 /// An intent as read, before cross-file checks.
 struct RawIntent {
     intent: super::Intent,
@@ -238,11 +258,12 @@ struct RawIntent {
 
 pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
     let mut problems = Vec::new();
+    let lines: Vec<Vec<usize>> = files.iter().map(|(_, text)| line_starts(text)).collect();
     let normaliser = Normaliser::bundled();
 
-    let pack_file = files.iter().find(|(p, _)| p == Path::new(PACK_FILE));
+    let pack_file = files.iter().position(|(p, _)| p == Path::new(PACK_FILE));
     let (meta, office, settings) = match pack_file {
-        Some((path, text)) => parse_pack_toml(path, text, &mut problems),
+        Some(i) => parse_pack_toml(&files[i].0, &files[i].1, &lines[i], &mut problems),
         None => {
             problems.push(PackProblem {
                 file: PathBuf::from(PACK_FILE),
@@ -260,7 +281,7 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
         if path == Path::new(PACK_FILE) {
             continue;
         }
-        for raw in parse_intent_file(path, text, &normaliser, &mut problems) {
+        for raw in parse_intent_file(path, text, &lines[index], &normaliser, &mut problems) {
             raws.push((index, raw));
         }
     }
@@ -278,12 +299,7 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
     let mut commands: HashMap<String, &str> = HashMap::new();
     for (index, raw) in &raws {
         let (path, text) = &files[*index];
-        let mut r = Reader {
-            file: path,
-            text,
-            problems: &mut problems,
-            at: 0..0,
-        };
+        let mut r = Reader::new(path, text, &lines[*index], &mut problems);
         let id = raw.intent.id.as_str();
         if let Some((first_file, first_line)) = ids.get(id) {
             let hint = format!(
@@ -315,12 +331,7 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
     let known: Vec<&str> = ids.keys().copied().chain([FALLBACK]).collect();
     for (index, raw) in &raws {
         let (path, text) = &files[*index];
-        let mut r = Reader {
-            file: path,
-            text,
-            problems: &mut problems,
-            at: 0..0,
-        };
+        let mut r = Reader::new(path, text, &lines[*index], &mut problems);
         for (button, span) in raw.intent.buttons.iter().zip(&raw.button_spans) {
             if !known.contains(&button.intent.as_str()) {
                 let hint = match closest(&button.intent, known.iter().copied()) {
@@ -358,18 +369,14 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
 fn parse_toml<'i>(
     path: &Path,
     text: &'i str,
+    lines: &[usize],
     problems: &mut Vec<PackProblem>,
 ) -> Option<DeTable<'i>> {
     let (doc, errors) = DeTable::parse_recoverable(text);
     if errors.is_empty() {
         return Some(doc.into_inner());
     }
-    let mut r = Reader {
-        file: path,
-        text,
-        problems,
-        at: 0..0,
-    };
+    let mut r = Reader::new(path, text, lines, problems);
     // Recovery after a syntax error produces follow-up errors on the same
     // line; the first one names the real problem.
     let mut lines_seen = HashSet::new();
@@ -391,19 +398,15 @@ fn parse_toml<'i>(
 fn parse_pack_toml(
     path: &Path,
     text: &str,
+    lines: &[usize],
     problems: &mut Vec<PackProblem>,
 ) -> (Option<PackMeta>, Office, Settings) {
     let mut office = Office::default();
     let mut settings = Settings::default();
-    let Some(doc) = parse_toml(path, text, problems) else {
+    let Some(doc) = parse_toml(path, text, lines, problems) else {
         return (None, office, settings);
     };
-    let mut r = Reader {
-        file: path,
-        text,
-        problems,
-        at: 0..0,
-    };
+    let mut r = Reader::new(path, text, lines, problems);
     r.check_keys(&doc, &["pack", "office", "settings"], "pack.toml");
 
     let meta = match r.table(&doc, "pack") {
@@ -491,18 +494,14 @@ const INTENT_FIELDS: &[&str] = &[
 fn parse_intent_file(
     path: &Path,
     text: &str,
+    lines: &[usize],
     normaliser: &Normaliser,
     problems: &mut Vec<PackProblem>,
 ) -> Vec<RawIntent> {
-    let Some(doc) = parse_toml(path, text, problems) else {
+    let Some(doc) = parse_toml(path, text, lines, problems) else {
         return Vec::new();
     };
-    let mut r = Reader {
-        file: path,
-        text,
-        problems,
-        at: 0..0,
-    };
+    let mut r = Reader::new(path, text, lines, problems);
     r.check_keys(&doc, &["intent"], "an intent file");
     let Some(v) = doc.get("intent") else {
         r.problem(

@@ -125,12 +125,19 @@ impl Template {
     /// Renders with `vars`; a variable without a value renders as nothing.
     #[must_use]
     pub fn render(&self, vars: &BTreeMap<String, String>) -> String {
+        self.render_with(|name| vars.get(name).map(String::as_str))
+    }
+
+    /// Renders, asking `lookup` for each variable's value; a variable
+    /// without a value renders as nothing.
+    #[must_use]
+    pub fn render_with<'v>(&self, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
         let mut out = String::with_capacity(self.source.len());
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
                 Part::Var { name, filter } => {
-                    let value = vars.get(name).map_or("", String::as_str);
+                    let value = lookup(name).unwrap_or("");
                     match filter {
                         Filter::None => out.push_str(value),
                         Filter::Upper => out.push_str(&value.to_uppercase()),
