@@ -19,3 +19,8 @@ pub mod bundled;
 pub mod chat;
 
 pub use layan_core::*;
+
+/// The README's code blocks, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

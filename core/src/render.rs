@@ -293,6 +293,10 @@ const ORDINALS: &[&str] = &[
 /// kedua`, `ke-2` — or `None` when it is not such an answer.
 #[must_use]
 pub fn choice_number(input: &str) -> Option<usize> {
+    // "yang ke-2 saja dong" is as long as such an answer gets.
+    if input.split_whitespace().nth(5).is_some() {
+        return None;
+    }
     let folded = fold_chars(input);
     let words: Vec<&str> = folded
         .split_whitespace()
