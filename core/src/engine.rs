@@ -1,34 +1,101 @@
-//! The engine: one call per inbound message, replies out.
+//! The engine: one call per inbound message, replies out, and everything
+//! the message changed committed to the store at once.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+mod dialog;
+mod operator;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Instant, SystemTime};
+
+pub use operator::{CsatStats, Stats, TicketStats};
 
 use crate::error::{Error, Result};
 use crate::matcher::{Decision, Layer, Match, Matcher};
 use crate::message::{Button, Content, Inbound, Reply};
-use crate::pack::{FALLBACK, Pack};
+use crate::pack::{Action, FALLBACK, Pack};
 use crate::render::{choice_number, resolve_choice};
-use crate::session::{MemorySessions, SaveOutcome, Session, SessionKey, SessionStore};
+use crate::session::{SaveOutcome, Session, SessionKey};
+use crate::store::{Changes, Direction, MemoryStore, Store, TranscriptEntry, unix_ms};
 
 /// How often a turn is redone when another worker saved the session first.
-const MAX_CAS_RETRIES: usize = 8;
+const MAX_CAS_RETRIES: usize = 16;
 /// Runners-up below this score are not offered as suggestions.
 const MIN_SUGGESTION_SCORE: f32 = 0.12;
 
-/// Layan's engine: matches each message to an intent of the pack, answers,
-/// and remembers the conversation.
+/// What a custom action receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionContext {
+    /// The channel of the conversation.
+    pub channel: String,
+    /// The citizen.
+    pub user: String,
+    /// The intent that ran the action, if any.
+    pub intent: Option<String>,
+    /// The form that completed, if any.
+    pub form: Option<String>,
+    /// The form's values, or the intent's captures (`args` for a command's argument).
+    pub values: BTreeMap<String, String>,
+    /// What the citizen wrote last.
+    pub text: String,
+}
+
+/// What a custom action gives back: variables for the reply template, as
+/// `{action.NAME}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionOutput {
+    /// Variables, by name (without the `action.` prefix).
+    pub vars: BTreeMap<String, String>,
+}
+
+/// Why a custom action failed; the citizen gets an honest apology and the
+/// reason is logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionError(pub String);
+
+/// A boxed future of an action.
+pub type ActionFuture =
+    Pin<Box<dyn Future<Output = std::result::Result<ActionOutput, ActionError>> + Send>>;
+
+/// A Rust action an office registers on the builder, named in packs as
+/// `action = "NAME"` (intents) or `on_complete = "NAME"` (forms).
+pub trait CustomAction: Send + Sync + 'static {
+    /// Runs the action.
+    fn run(&self, ctx: ActionContext) -> ActionFuture;
+}
+
+impl<F, Fut> CustomAction for F
+where
+    F: Fn(ActionContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = std::result::Result<ActionOutput, ActionError>> + Send + 'static,
+{
+    fn run(&self, ctx: ActionContext) -> ActionFuture {
+        Box::pin(self(ctx))
+    }
+}
+
+/// Layan's engine: matches each message to an intent of the pack, runs
+/// forms and actions, and remembers the conversation in its [`Store`].
 ///
-/// Cheap to clone (an `Arc` inside), `Send + Sync`. [`Engine::reload`] swaps
-/// the pack atomically; a pack that fails to build never replaces a working one.
+/// Cheap to clone (an `Arc` inside), `Send + Sync`. Messages of one
+/// conversation are handled one at a time, in arrival order; different
+/// conversations run in parallel. [`Engine::reload`] swaps the pack
+/// atomically; a pack that fails to build never replaces a working one.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
 }
 
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
 struct Inner {
     active: RwLock<Arc<Active>>,
-    sessions: Arc<dyn SessionStore>,
+    store: Arc<dyn Store>,
+    actions: HashMap<String, Arc<dyn CustomAction>>,
+    locks: Mutex<HashMap<SessionKey, Weak<tokio::sync::Mutex<()>>>>,
+    clock: Clock,
 }
 
 /// A pack with everything derived from it at load time.
@@ -39,7 +106,23 @@ struct Active {
 }
 
 impl Active {
-    fn new(pack: Pack) -> Result<Self> {
+    fn new(pack: Pack, actions: &HashMap<String, Arc<dyn CustomAction>>) -> Result<Self> {
+        let missing: Vec<String> = pack
+            .intents
+            .iter()
+            .filter_map(|i| i.action.clone())
+            .chain(pack.forms.iter().map(|f| f.on_complete.clone()))
+            .filter_map(|a| match a {
+                Action::Custom(name) if !actions.contains_key(&name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Config(format!(
+                "the pack uses actions no code registered: {} (register them with Engine::builder().action(…))",
+                missing.join(", ")
+            )));
+        }
         let matcher = Matcher::new(&pack)?;
         let variables = pack.variables();
         Ok(Self {
@@ -64,7 +147,9 @@ impl std::fmt::Debug for Engine {
 #[derive(Default)]
 pub struct EngineBuilder {
     pack: Option<Pack>,
-    sessions: Option<Arc<dyn SessionStore>>,
+    store: Option<Arc<dyn Store>>,
+    actions: HashMap<String, Arc<dyn CustomAction>>,
+    clock: Option<Clock>,
 }
 
 impl EngineBuilder {
@@ -75,28 +160,51 @@ impl EngineBuilder {
         self
     }
 
-    /// Where sessions live; in memory when not set.
+    /// Where conversations are kept; in memory when not set.
     #[must_use]
-    pub fn sessions(mut self, store: impl SessionStore) -> Self {
-        self.sessions = Some(Arc::new(store));
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// A store already shared with other parts of the program.
+    #[must_use]
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Registers a custom action under `name`.
+    #[must_use]
+    pub fn action(mut self, name: &str, action: impl CustomAction) -> Self {
+        self.actions.insert(name.to_owned(), Arc::new(action));
+        self
+    }
+
+    /// The clock for operator actions (tests fix it); messages carry their own time.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
         self
     }
 
     /// Builds the engine, compiling the pack's matcher.
     ///
     /// # Errors
-    /// [`Error::Config`] without a pack; [`Error::Matcher`] when it cannot be built.
+    /// [`Error::Config`] without a pack or with actions nobody registered;
+    /// [`Error::Matcher`] when the matcher cannot be built.
     pub fn build(self) -> Result<Engine> {
         let pack = self
             .pack
             .ok_or_else(|| Error::Config("the engine needs a pack: call .pack(…)".to_owned()))?;
-        let sessions = self
-            .sessions
-            .unwrap_or_else(|| Arc::new(MemorySessions::new()));
+        let active = Active::new(pack, &self.actions)?;
         Ok(Engine {
             inner: Arc::new(Inner {
-                active: RwLock::new(Arc::new(Active::new(pack)?)),
-                sessions,
+                active: RwLock::new(Arc::new(active)),
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                actions: self.actions,
+                locks: Mutex::new(HashMap::new()),
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
             }),
         })
     }
@@ -105,14 +213,21 @@ impl EngineBuilder {
 /// What the engine did with one message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    /// The replies, in order.
+    /// The replies, in order (none while an operator holds the conversation).
     pub replies: Vec<Reply>,
-    /// The intent answered (`fallback` when none was confident enough).
+    /// The intent answered: an intent id, `fallback`, or a dialog step
+    /// (`form:aduan`, `pilihan`, `batal`, `petugas`, `penilaian`).
     pub intent: String,
     /// The score of that intent.
     pub score: f32,
     /// The layer that decided.
     pub layer: Layer,
+    /// A ticket opened by this message.
+    pub ticket: Option<String>,
+    /// Whether this message put the conversation in the operator queue.
+    pub handed_off: bool,
+    /// Whether this message cancelled a form (by `#batal`, expiry or retries).
+    pub form_cancelled: bool,
 }
 
 impl Engine {
@@ -128,6 +243,12 @@ impl Engine {
         Arc::clone(&self.active().pack)
     }
 
+    /// The store behind the engine.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
     fn active(&self) -> Arc<Active> {
         let guard = self
             .inner
@@ -137,13 +258,17 @@ impl Engine {
         Arc::clone(&guard)
     }
 
+    fn now(&self) -> SystemTime {
+        (self.inner.clock)()
+    }
+
     /// Replaces the pack. The new matcher is built first; on error the old
     /// pack stays in use.
     ///
     /// # Errors
-    /// When the new pack's matcher cannot be built.
+    /// When the new pack's matcher cannot be built or it names unregistered actions.
     pub fn reload(&self, pack: Pack) -> Result<()> {
-        let active = Arc::new(Active::new(pack)?);
+        let active = Arc::new(Active::new(pack, &self.inner.actions)?);
         let mut guard = self
             .inner
             .active
@@ -160,35 +285,49 @@ impl Engine {
         self.active().matcher.decide(text)
     }
 
+    /// The lock that keeps one conversation's messages in order.
+    fn conversation_lock(&self, key: &SessionKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .inner
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(lock) = locks.get(key).and_then(Weak::upgrade) {
+            return lock;
+        }
+        if locks.len() > 10_000 {
+            locks.retain(|_, w| w.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(key.clone(), Arc::downgrade(&lock));
+        lock
+    }
+
     /// Handles one inbound message and returns the replies.
     ///
     /// # Errors
-    /// When the session store fails.
+    /// When the store fails.
     pub async fn handle(&self, inbound: Inbound) -> Result<Vec<Reply>> {
         Ok(self.handle_outcome(inbound).await?.replies)
     }
 
-    /// Handles one inbound message and says what was decided.
+    /// Handles one inbound message and says what was decided. Returns only
+    /// after everything the message changed is committed.
     ///
     /// # Errors
-    /// When the session store fails, or the session kept changing under us.
+    /// When the store fails, or the session kept changing under us.
     pub async fn handle_outcome(&self, inbound: Inbound) -> Result<Outcome> {
         let key = SessionKey::new(&inbound.channel, &inbound.user);
+        let lock = self.conversation_lock(&key);
+        let _in_order = lock.lock().await;
+        let started = Instant::now();
         let active = self.active();
         for _ in 0..MAX_CAS_RETRIES {
-            let mut session = self.inner.sessions.load(&key).await?.unwrap_or_default();
-            let timeout = Duration::from_secs(active.pack.settings.session_timeout_minutes * 60);
-            let expired = session
-                .last_seen
-                .checked_add(timeout)
-                .is_some_and(|t| t < inbound.time);
-            if expired {
-                session.menu.clear();
-                session.last_intent = None;
-            }
-            let outcome = turn(&active, &mut session, &inbound);
-            session.last_seen = inbound.time.max(session.last_seen);
-            match self.inner.sessions.save(&key, &session).await? {
+            let session = self.inner.store.session(&key).await?.unwrap_or_default();
+            let mut turn = Turn::new(self, &active, key.clone(), session, &inbound);
+            turn.run().await?;
+            let (changes, outcome) = turn.finish(started);
+            match self.inner.store.commit(changes).await? {
                 SaveOutcome::Saved(_) => {
                     if outcome.intent == FALLBACK {
                         tracing::info!(
@@ -210,36 +349,483 @@ impl Engine {
     }
 }
 
-/// One conversational turn on an in-memory session: decide, answer, update.
-fn turn(active: &Active, session: &mut Session, inbound: &Inbound) -> Outcome {
-    let pack = &active.pack;
-    let decided: Match = match &inbound.content {
-        Content::Payload(p) if pack.intent(p).is_some() || p == FALLBACK => chosen(p),
-        Content::Payload(p) | Content::Text(p) => {
-            let text = p.as_str();
-            if text.trim().is_empty() {
-                return answer_text(session, pack, "kosong", builtin::EMPTY);
+/// One message being handled: the session as loaded, and what the message
+/// changes, gathered before one commit.
+struct Turn<'a> {
+    engine: &'a Engine,
+    active: &'a Active,
+    key: SessionKey,
+    session: Session,
+    inbound: &'a Inbound,
+    now_ms: u64,
+    replies: Vec<Reply>,
+    changes: Changes,
+    intent: String,
+    score: f32,
+    layer: Layer,
+    ticket: Option<String>,
+    handed_off: bool,
+    form_cancelled: bool,
+}
+
+impl<'a> Turn<'a> {
+    fn new(
+        engine: &'a Engine,
+        active: &'a Active,
+        key: SessionKey,
+        session: Session,
+        inbound: &'a Inbound,
+    ) -> Self {
+        Self {
+            engine,
+            active,
+            key,
+            session,
+            inbound,
+            now_ms: unix_ms(inbound.time),
+            replies: Vec::new(),
+            changes: Changes::default(),
+            intent: String::new(),
+            score: 1.0,
+            layer: Layer::Choice,
+            ticket: None,
+            handed_off: false,
+            form_cancelled: false,
+        }
+    }
+
+    fn pack(&self) -> &Pack {
+        &self.active.pack
+    }
+
+    fn text(&self) -> &str {
+        match &self.inbound.content {
+            Content::Text(t) | Content::Payload(t) => t,
+            Content::Media { caption, .. } => caption.as_deref().unwrap_or(""),
+            Content::Location { .. } => "",
+        }
+    }
+
+    fn set(&mut self, intent: &str, layer: Layer, score: f32) {
+        intent.clone_into(&mut self.intent);
+        self.layer = layer;
+        self.score = score;
+    }
+
+    /// Adds a reply; its buttons become the menu that number answers refer to.
+    fn say(&mut self, text: impl Into<String>, buttons: Vec<Button>) {
+        let text = text.into();
+        self.session.menu.clone_from(&buttons);
+        self.replies.push(if buttons.is_empty() {
+            Reply::Text(text)
+        } else {
+            Reply::Buttons { text, buttons }
+        });
+    }
+
+    fn menu_button(&self) -> Vec<Button> {
+        let pack = self.pack();
+        pack.intent("menu")
+            .map(|_| Button::new(pack.intent_title("menu"), "menu"))
+            .into_iter()
+            .collect()
+    }
+
+    async fn run(&mut self) -> Result<()> {
+        self.expire();
+        if self.release_stale_handoff().await? {
+            // The citizen was told; go on and answer the message too.
+        }
+        if matches!(
+            self.session.handoff,
+            Some(crate::session::HandoffMode::Held(_))
+        ) {
+            // An operator holds the conversation: the bot stays silent.
+            self.set("petugas", Layer::Choice, 1.0);
+            return Ok(());
+        }
+        if self.session.rating_for.is_some() && self.rating() {
+            return Ok(());
+        }
+        let text = self.text().to_owned();
+        if dialog::is_cancel(&text) {
+            return self.cancel();
+        }
+        if let Some(form_id) = self.session.form.as_ref().map(|f| f.form.clone()) {
+            return self.form_step(&form_id).await;
+        }
+        if self.session.handoff == Some(crate::session::HandoffMode::AwaitingQuestion) {
+            self.enqueue_handoff(&text);
+            return Ok(());
+        }
+        let decided = match &self.inbound.content {
+            Content::Payload(p) if self.pack().intent(p).is_some() || p == FALLBACK => chosen(p),
+            Content::Payload(p) | Content::Text(p) => {
+                if p.trim().is_empty() {
+                    self.builtin("kosong", builtin::EMPTY);
+                    return Ok(());
+                }
+                if self.active.matcher.command(p).is_none()
+                    && let Some(m) = self.menu_choice(p)
+                {
+                    match m {
+                        Some(m) => m,
+                        None => return Ok(()),
+                    }
+                } else {
+                    let decision = self.active.matcher.decide(p);
+                    if decision.is_fallback() {
+                        self.fallback(&decision);
+                        return Ok(());
+                    }
+                    decision.best
+                }
             }
-            if active.matcher.command(text).is_none()
-                && let Some(outcome) = menu_choice(session, pack, text)
-            {
-                match outcome {
-                    Ok(m) => m,
-                    Err(outcome) => return outcome,
+            Content::Location { .. } | Content::Media { .. } => {
+                self.builtin("lampiran", builtin::ATTACHMENT);
+                return Ok(());
+            }
+        };
+        self.answer(decided).await
+    }
+
+    /// A session silent for longer than the pack's timeout starts afresh;
+    /// an abandoned form is reported as cancelled.
+    fn expire(&mut self) {
+        let timeout_ms = self.pack().settings.session_timeout_minutes * 60_000;
+        let last = self.session.last_seen_ms;
+        if last == 0 || self.now_ms <= last + timeout_ms {
+            return;
+        }
+        if let Some(form) = self.session.form.take() {
+            let title = self
+                .pack()
+                .form(&form.form)
+                .map_or(form.form.clone(), |f| f.title.clone());
+            let minutes = self.pack().settings.session_timeout_minutes;
+            self.replies.push(Reply::Text(format!(
+                "Formulir {title} Anda sebelumnya dibatalkan karena tidak ada balasan selama {minutes} menit. Silakan mulai lagi bila masih diperlukan."
+            )));
+            self.form_cancelled = true;
+            self.changes.count("form_expired", 1);
+        }
+        if self.session.handoff == Some(crate::session::HandoffMode::AwaitingQuestion) {
+            self.session.handoff = None;
+        }
+        self.session.menu.clear();
+        self.session.rating_for = None;
+    }
+
+    /// Reads a 1–5 rating; `false` when the message is something else
+    /// (the question is then dropped and the message handled normally).
+    fn rating(&mut self) -> bool {
+        let about = self.session.rating_for.take().unwrap_or_default();
+        let Some(n) = choice_number(self.text()).filter(|n| (1..=5).contains(n)) else {
+            return false;
+        };
+        self.changes.count(format!("csat:{n}"), 1);
+        self.changes.count(
+            format!(
+                "csat_for:{}",
+                if about.starts_with("ticket:") {
+                    "ticket"
+                } else {
+                    "handoff"
                 }
-            } else {
-                let decision = active.matcher.decide(text);
-                if decision.is_fallback() {
-                    return fallback(active, session, &decision);
+            ),
+            1,
+        );
+        self.set("penilaian", Layer::Choice, 1.0);
+        let menu = self.menu_button();
+        self.say(format!("Terima kasih atas penilaian Anda ({n}/5). Masukan Anda membantu kami memperbaiki layanan. 🙏"), menu);
+        true
+    }
+
+    fn cancel(&mut self) -> Result<()> {
+        let menu = self.menu_button();
+        self.set("batal", Layer::Command, 1.0);
+        if let Some(form) = self.session.form.take() {
+            let title = self
+                .pack()
+                .form(&form.form)
+                .map_or(form.form.clone(), |f| f.title.clone());
+            self.form_cancelled = true;
+            self.changes.count("form_cancelled", 1);
+            self.say(
+                format!("Baik, formulir {title} dibatalkan. Data yang sudah diisi tidak disimpan."),
+                menu,
+            );
+        } else if self.session.handoff == Some(crate::session::HandoffMode::AwaitingQuestion) {
+            self.session.handoff = None;
+            self.say("Baik, permintaan bicara dengan petugas dibatalkan.", menu);
+        } else {
+            self.say(
+                "Tidak ada formulir yang sedang berjalan. Ada yang bisa kami bantu?",
+                menu,
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads `text` as an answer to the last menu: `Some(Some(m))` the chosen
+    /// intent, `Some(None)` answered here (a number not on the menu), `None`
+    /// when `text` is not a menu answer.
+    fn menu_choice(&mut self, text: &str) -> Option<Option<Match>> {
+        if let Some(i) = resolve_choice(text, &self.session.menu) {
+            return Some(Some(chosen(&self.session.menu[i].payload)));
+        }
+        let n = choice_number(text)?;
+        if self.session.menu.is_empty() {
+            self.builtin("pilihan", builtin::NO_MENU);
+            return Some(None);
+        }
+        let text = format!(
+            "Pilihan {n} tidak ada. Balas dengan nomor 1 sampai {}.",
+            self.session.menu.len()
+        );
+        let menu = self.session.menu.clone();
+        self.set("pilihan", Layer::Choice, 1.0);
+        self.say(text, menu);
+        Some(None)
+    }
+
+    /// A built-in answer, with the pack's menu as a button when it has one.
+    fn builtin(&mut self, intent: &str, text: &str) {
+        let menu = self.menu_button();
+        self.set(intent, Layer::Fallback, 1.0);
+        self.session.last_intent = None;
+        self.say(text, menu);
+    }
+
+    fn render(&self, template: &crate::pack::Template, vars: &BTreeMap<String, String>) -> String {
+        template.render_with(|name| {
+            vars.get(name)
+                .or_else(|| self.active.variables.get(name))
+                .map(String::as_str)
+        })
+    }
+
+    async fn answer(&mut self, m: Match) -> Result<()> {
+        let pack = Arc::clone(&self.active.pack);
+        let Some(intent) = pack.intent(&m.intent) else {
+            // A stale payload (the pack changed): treat as not understood.
+            let decision = Decision {
+                normalised: String::new(),
+                corrected: String::new(),
+                best: m,
+                runners_up: Vec::new(),
+            };
+            self.fallback(&decision);
+            return Ok(());
+        };
+        self.set(&m.intent, m.layer, m.score);
+        self.session.last_intent = Some(intent.id.clone());
+        let mut vars = m.captures.clone();
+        let buttons: Vec<Button> = intent
+            .buttons
+            .iter()
+            .map(|b| Button::new(b.title.clone(), b.intent.clone()))
+            .collect();
+        match &intent.action {
+            Some(Action::Handoff) => {
+                let question = vars.get("args").cloned().unwrap_or_default();
+                if question.trim().is_empty() {
+                    self.session.handoff = Some(crate::session::HandoffMode::AwaitingQuestion);
+                    let text = self.render(&intent.reply, &vars);
+                    self.say(text, Vec::new());
+                    self.session.menu = buttons;
+                } else {
+                    self.enqueue_handoff(&question);
                 }
-                decision.best
+                return Ok(());
+            }
+            Some(Action::TicketStatus) => {
+                let number = vars.get("nomor").or_else(|| vars.get("args")).cloned();
+                if let Some(number) = number.filter(|n| !n.trim().is_empty()) {
+                    self.ticket_status(&number, buttons).await?;
+                    return Ok(());
+                }
+            }
+            Some(Action::Custom(name)) => {
+                let ctx = self.action_context(Some(&intent.id), None, vars.clone());
+                match self.run_action(name, ctx).await {
+                    Ok(out) => vars.extend(
+                        out.vars
+                            .into_iter()
+                            .map(|(k, v)| (format!("action.{k}"), v)),
+                    ),
+                    Err(()) => {
+                        self.say(builtin::ACTION_FAILED, buttons);
+                        return Ok(());
+                    }
+                }
+            }
+            Some(Action::Reply | Action::TicketCreate) | None => {}
+        }
+        let text = self.render(&intent.reply, &vars);
+        if let Some(form) = &intent.form {
+            if !text.trim().is_empty() {
+                self.replies.push(Reply::Text(text));
+            }
+            self.start_form(form);
+            return Ok(());
+        }
+        self.say(text, buttons);
+        Ok(())
+    }
+
+    fn action_context(
+        &self,
+        intent: Option<&str>,
+        form: Option<&str>,
+        values: BTreeMap<String, String>,
+    ) -> ActionContext {
+        ActionContext {
+            channel: self.key.channel.clone(),
+            user: self.key.user.clone(),
+            intent: intent.map(str::to_owned),
+            form: form.map(str::to_owned),
+            values,
+            text: self.text().to_owned(),
+        }
+    }
+
+    async fn run_action(
+        &mut self,
+        name: &str,
+        ctx: ActionContext,
+    ) -> std::result::Result<ActionOutput, ()> {
+        let Some(action) = self.engine.inner.actions.get(name).cloned() else {
+            return Err(());
+        };
+        match action.run(ctx).await {
+            Ok(out) => Ok(out),
+            Err(ActionError(reason)) => {
+                tracing::warn!(target: "layan_core::action", action = name, %reason, "custom action failed");
+                self.changes.count(format!("action_failed:{name}"), 1);
+                Err(())
             }
         }
-        Content::Location { .. } | Content::Media { .. } => {
-            return answer_text(session, pack, "lampiran", builtin::ATTACHMENT);
+    }
+
+    fn fallback(&mut self, decision: &Decision) {
+        let pack = Arc::clone(&self.active.pack);
+        let limit = pack.settings.fallback_suggestions;
+        let mut buttons: Vec<Button> = decision
+            .runners_up
+            .iter()
+            .filter(|m| m.score >= MIN_SUGGESTION_SCORE && m.intent != FALLBACK)
+            .take(limit)
+            .map(|m| Button::new(pack.intent_title(&m.intent), m.intent.clone()))
+            .collect();
+        // Always offer a person and the menu when the pack has them.
+        let human = pack
+            .intents
+            .iter()
+            .find(|i| i.commands.iter().any(|c| c == "#tanya"));
+        for id in [
+            human.map(|i| i.id.as_str()),
+            pack.intent("menu").map(|i| i.id.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !buttons.iter().any(|b| b.payload == id) {
+                buttons.push(Button::new(pack.intent_title(id), id));
+            }
         }
-    };
-    answer(active, session, decided)
+        let waiting = matches!(
+            self.session.handoff,
+            Some(crate::session::HandoffMode::Waiting(_))
+        );
+        let text = match pack.intent(FALLBACK) {
+            _ if waiting => builtin::FORWARDED.to_owned(),
+            Some(own) => self.render(&own.reply, &BTreeMap::new()),
+            None if buttons.is_empty() => builtin::FALLBACK_BARE.to_owned(),
+            None => builtin::FALLBACK.to_owned(),
+        };
+        if let Some(own) = pack.intent(FALLBACK) {
+            for b in &own.buttons {
+                if !buttons.iter().any(|x| x.payload == b.intent) {
+                    buttons.push(Button::new(b.title.clone(), b.intent.clone()));
+                }
+            }
+        }
+        self.set(FALLBACK, Layer::Fallback, decision.best.score);
+        self.session.last_intent = Some(FALLBACK.to_owned());
+        self.say(text, buttons);
+    }
+
+    /// The transcript lines, counters and session of this turn, ready to commit.
+    fn finish(mut self, started: Instant) -> (Changes, Outcome) {
+        let now = self.now_ms;
+        let day = crate::clock::Local::at(now, self.pack().office.utc_offset).iso_date();
+        let channel = self.key.channel.clone();
+        let inbound_text = match &self.inbound.content {
+            Content::Text(t) | Content::Payload(t) => {
+                crate::matcher::truncate_chars(t, 4_000).to_owned()
+            }
+            Content::Location {
+                latitude,
+                longitude,
+            } => format!("[lokasi {latitude:.5},{longitude:.5}]"),
+            Content::Media { kind, caption, .. } => {
+                format!("[{kind}] {}", caption.as_deref().unwrap_or(""))
+                    .trim_end()
+                    .to_owned()
+            }
+        };
+        let entry = |direction, text: String, intent: Option<String>| TranscriptEntry {
+            time_ms: now,
+            channel: channel.clone(),
+            user: self.key.user.clone(),
+            direction,
+            text,
+            intent,
+            score: None,
+            layer: None,
+            latency_us: None,
+            author: None,
+        };
+        let mut lines = vec![TranscriptEntry {
+            score: Some(self.score),
+            layer: Some(self.layer.name().to_owned()),
+            ..entry(Direction::In, inbound_text, Some(self.intent.clone()))
+        }];
+        let latency = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        for r in &self.replies {
+            let mut text = r.text().to_owned();
+            for (i, b) in r.options().iter().enumerate() {
+                text.push_str(&format!("\n[{}] {}", i + 1, b.title));
+            }
+            lines.push(TranscriptEntry {
+                latency_us: Some(latency),
+                author: Some("bot".to_owned()),
+                ..entry(Direction::Out, text, Some(self.intent.clone()))
+            });
+        }
+        self.changes.transcript.extend(lines);
+        self.changes.count(format!("in:{day}:{channel}"), 1);
+        if !self.replies.is_empty() {
+            self.changes
+                .count(format!("out:{day}:{channel}"), self.replies.len() as i64);
+        }
+        self.changes.count(format!("intent:{}", self.intent), 1);
+        self.changes
+            .count(format!("intent_day:{day}:{}", self.intent), 1);
+        self.session.last_seen_ms = now.max(self.session.last_seen_ms);
+        self.changes.session = Some((self.key.clone(), self.session));
+        let outcome = Outcome {
+            replies: self.replies,
+            intent: self.intent,
+            score: self.score,
+            layer: self.layer,
+            ticket: self.ticket,
+            handed_off: self.handed_off,
+            form_cancelled: self.form_cancelled,
+        };
+        (self.changes, outcome)
+    }
 }
 
 fn chosen(intent: &str) -> Match {
@@ -252,150 +838,6 @@ fn chosen(intent: &str) -> Match {
     }
 }
 
-/// Reads `text` as an answer to the last menu: `Some(Ok)` the chosen
-/// intent, `Some(Err)` a reply about a number that is not on the menu,
-/// `None` when `text` is not a menu answer.
-fn menu_choice(session: &mut Session, pack: &Pack, text: &str) -> Option<Result<Match, Outcome>> {
-    if let Some(i) = resolve_choice(text, &session.menu) {
-        return Some(Ok(chosen(&session.menu[i].payload)));
-    }
-    let n = choice_number(text)?;
-    if session.menu.is_empty() {
-        return Some(Err(answer_text(session, pack, "pilihan", builtin::NO_MENU)));
-    }
-    let text = format!(
-        "Pilihan {n} tidak ada. Balas dengan nomor 1 sampai {}.",
-        session.menu.len()
-    );
-    let buttons = session.menu.clone();
-    Some(Err(Outcome {
-        replies: vec![Reply::Buttons { text, buttons }],
-        intent: "pilihan".to_owned(),
-        score: 1.0,
-        layer: Layer::Choice,
-    }))
-}
-
-/// A built-in answer, with the pack's menu as a button when it has one.
-fn answer_text(session: &mut Session, pack: &Pack, intent: &str, text: &str) -> Outcome {
-    let buttons: Vec<Button> = pack
-        .intent("menu")
-        .map(|_| Button::new(pack.intent_title("menu"), "menu"))
-        .into_iter()
-        .collect();
-    session.menu = buttons.clone();
-    session.last_intent = None;
-    let reply = if buttons.is_empty() {
-        Reply::Text(text.to_owned())
-    } else {
-        Reply::Buttons {
-            text: text.to_owned(),
-            buttons,
-        }
-    };
-    Outcome {
-        replies: vec![reply],
-        intent: intent.to_owned(),
-        score: 1.0,
-        layer: Layer::Fallback,
-    }
-}
-
-fn answer(active: &Active, session: &mut Session, m: Match) -> Outcome {
-    let pack = &active.pack;
-    let Some(intent) = pack.intent(&m.intent) else {
-        // A stale payload (the pack changed): treat as not understood.
-        let decision = Decision {
-            normalised: String::new(),
-            corrected: String::new(),
-            best: m,
-            runners_up: Vec::new(),
-        };
-        return fallback(active, session, &decision);
-    };
-    let text = intent.reply.render_with(|name| {
-        m.captures
-            .get(name)
-            .or_else(|| active.variables.get(name))
-            .map(String::as_str)
-    });
-    let buttons: Vec<Button> = intent
-        .buttons
-        .iter()
-        .map(|b| Button::new(b.title.clone(), b.intent.clone()))
-        .collect();
-    session.menu = buttons.clone();
-    session.last_intent = Some(intent.id.clone());
-    let reply = if buttons.is_empty() {
-        Reply::Text(text)
-    } else {
-        Reply::Buttons { text, buttons }
-    };
-    Outcome {
-        replies: vec![reply],
-        intent: m.intent,
-        score: m.score,
-        layer: m.layer,
-    }
-}
-
-fn fallback(active: &Active, session: &mut Session, decision: &Decision) -> Outcome {
-    let pack = &active.pack;
-    let limit = pack.settings.fallback_suggestions;
-    let mut buttons: Vec<Button> = decision
-        .runners_up
-        .iter()
-        .filter(|m| m.score >= MIN_SUGGESTION_SCORE && m.intent != FALLBACK)
-        .take(limit)
-        .map(|m| Button::new(pack.intent_title(&m.intent), m.intent.clone()))
-        .collect();
-    // Always offer a person and the menu when the pack has them.
-    let human = pack
-        .intents
-        .iter()
-        .find(|i| i.commands.iter().any(|c| c == "#tanya"));
-    for id in [
-        human.map(|i| i.id.as_str()),
-        pack.intent("menu").map(|i| i.id.as_str()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !buttons.iter().any(|b| b.payload == id) {
-            buttons.push(Button::new(pack.intent_title(id), id));
-        }
-    }
-    let text = match pack.intent(FALLBACK) {
-        Some(own) => own.reply.render(&active.variables),
-        None if buttons.is_empty() => builtin::FALLBACK_BARE.to_owned(),
-        None => builtin::FALLBACK.to_owned(),
-    };
-    let mut own_buttons: Vec<Button> = pack
-        .intent(FALLBACK)
-        .map(|i| {
-            i.buttons
-                .iter()
-                .map(|b| Button::new(b.title.clone(), b.intent.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    own_buttons.retain(|b| !buttons.iter().any(|x| x.payload == b.payload));
-    buttons.extend(own_buttons);
-    session.menu = buttons.clone();
-    session.last_intent = Some(FALLBACK.to_owned());
-    let reply = if buttons.is_empty() {
-        Reply::Text(text)
-    } else {
-        Reply::Buttons { text, buttons }
-    };
-    Outcome {
-        replies: vec![reply],
-        intent: FALLBACK.to_owned(),
-        score: decision.best.score,
-        layer: Layer::Fallback,
-    }
-}
-
 /// The engine's own messages to citizens, used when a pack does not say otherwise.
 mod builtin {
     pub(super) const FALLBACK: &str = "Maaf, saya belum memahami pesan Anda. 🙏\n\
@@ -403,10 +845,14 @@ mod builtin {
         pertanyaan dengan kata lain.";
     pub(super) const FALLBACK_BARE: &str =
         "Maaf, saya belum memahami pesan Anda. 🙏 Silakan tulis ulang pertanyaan dengan kata lain.";
+    pub(super) const FORWARDED: &str = "Pesan Anda sudah kami teruskan ke petugas bersama pertanyaan \
+        Anda sebelumnya. Petugas akan membalas di percakapan ini.";
     pub(super) const EMPTY: &str =
         "Pesan Anda kosong. Silakan tulis pertanyaan Anda, atau pilih menu di bawah ini.";
     pub(super) const NO_MENU: &str = "Belum ada pilihan bernomor yang sedang ditampilkan. \
         Silakan tulis pertanyaan Anda, atau buka menu untuk melihat layanan kami.";
     pub(super) const ATTACHMENT: &str = "Terima kasih, kiriman Anda sudah kami terima. Saat ini \
         saya hanya dapat membaca pesan teks. Silakan tuliskan pertanyaan Anda, atau buka menu.";
+    pub(super) const ACTION_FAILED: &str = "Maaf, layanan yang dibutuhkan untuk menjawab sedang \
+        bermasalah. Silakan coba lagi beberapa saat lagi, atau ketik #tanya untuk bicara dengan petugas.";
 }

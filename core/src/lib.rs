@@ -43,22 +43,32 @@ mod error;
 mod message;
 mod pack;
 
+pub mod clock;
 pub mod eval;
 pub mod matcher;
 pub mod normalise;
 pub mod render;
 pub mod session;
+pub mod slots;
+pub mod store;
 
-pub use engine::{Engine, EngineBuilder, Outcome};
+pub use engine::{
+    ActionContext, ActionError, ActionFuture, ActionOutput, CsatStats, CustomAction, Engine,
+    EngineBuilder, Outcome, Stats, TicketStats,
+};
 pub use error::{Error, PackProblem, Result};
 pub use matcher::{Decision, Layer, Match, Matcher};
 pub use message::{Button, Capabilities, Content, Inbound, ListRow, Reply};
 pub use normalise::Normaliser;
 pub use pack::{
-    FALLBACK, Intent, IntentButton, Keyword, OFFICE_VARIABLES, Office, Pack, PackMeta, Settings,
-    Source, Template, TemplateError,
+    Action, FALLBACK, Form, Intent, IntentButton, Keyword, OFFICE_VARIABLES, Office, Pack,
+    PackMeta, Settings, Slot, SlotKind, Source, Template, TemplateError,
 };
-pub use session::{MemorySessions, SaveOutcome, Session, SessionKey, SessionStore};
+pub use session::{FormState, HandoffMode, SaveOutcome, Session, SessionKey};
+pub use store::{
+    Changes, Direction, Handoff, HandoffState, MemoryStore, OutboxMessage, RedbStore, StatusChange,
+    Store, Ticket, TicketStatus, TranscriptEntry,
+};
 
 /// The names most programs need: `use layan_core::prelude::*;`.
 pub mod prelude {
@@ -67,6 +77,23 @@ pub mod prelude {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn memory_store_passes_the_store_suite() {
+        crate::store::suite::run(crate::MemoryStore::new).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redb_store_passes_the_store_suite() {
+        let dirs = std::sync::Mutex::new(Vec::new());
+        crate::store::suite::run(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = crate::RedbStore::open(dir.path()).unwrap();
+            dirs.lock().unwrap().push(dir);
+            store
+        })
+        .await;
+    }
+
     #[test]
     fn public_types_are_send_and_sync() {
         fn is<T: Send + Sync>() {}
@@ -76,7 +103,8 @@ mod tests {
         is::<super::Decision>();
         is::<super::Reply>();
         is::<super::Inbound>();
-        is::<super::MemorySessions>();
+        is::<super::MemoryStore>();
+        is::<super::RedbStore>();
         is::<super::Error>();
     }
 }

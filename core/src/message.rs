@@ -75,7 +75,7 @@ pub enum Content {
 }
 
 /// A button: what the citizen sees and what comes back when pressed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Button {
     /// The label shown.
     pub title: String,

@@ -4,7 +4,8 @@
 //! ```text
 //! intents/perindag/
 //!   pack.toml        [pack] id, name, version, language; [office] …; [settings] …
-//!   intents/*.toml   [[intent]] id, commands, keywords, patterns, examples, reply, buttons
+//!   intents/*.toml   [[intent]] id, commands, keywords, patterns, examples, reply, buttons, form, action
+//!   forms/*.toml     [[form]] id, title, confirm, on_complete, reply, ticket_prefix, sla_hours; [[form.slot]] …
 //! ```
 //!
 //! [`Pack::load`] validates everything and reports every problem with file,
@@ -49,6 +50,8 @@ pub struct Pack {
     pub settings: Settings,
     /// Every intent, in file order (files sorted by name).
     pub intents: Vec<Intent>,
+    /// Every form (`forms/*.toml`).
+    pub forms: Vec<Form>,
     /// Where the pack was loaded from (`None` for packs built from memory).
     pub root: Option<PathBuf>,
 }
@@ -70,7 +73,7 @@ pub struct PackMeta {
 
 /// `[office]` of `pack.toml`. Every field is optional and renders as empty
 /// text when missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Office {
     /// The office's name.
     pub name: String,
@@ -86,8 +89,63 @@ pub struct Office {
     pub website: String,
     /// Opening hours, as shown to citizens.
     pub hours: String,
-    /// IANA time zone, e.g. `Asia/Jakarta`.
+    /// IANA time zone, e.g. `Asia/Jakarta`, or `WIB`/`WITA`/`WIT`.
     pub timezone: String,
+    /// Minutes east of UTC, from `timezone` (WIB when not set).
+    pub utc_offset: i32,
+    /// Opening hours per weekday (Monday first), minutes since local midnight.
+    pub schedule: [Option<(u32, u32)>; 7],
+    /// Closed days, as local day numbers since 1970-01-01.
+    pub holidays: Vec<i64>,
+}
+
+impl Office {
+    /// Whether the office is open at `ms` (Unix milliseconds).
+    #[must_use]
+    pub fn is_open(&self, ms: u64) -> bool {
+        let l = crate::clock::Local::at(ms, self.utc_offset);
+        !self.holidays.contains(&l.day)
+            && self.schedule[l.weekday].is_some_and(|(a, b)| (a..b).contains(&l.minute))
+    }
+
+    /// When the office next opens at or after `ms`, within two weeks.
+    #[must_use]
+    pub fn next_opening(&self, ms: u64) -> Option<u64> {
+        let l = crate::clock::Local::at(ms, self.utc_offset);
+        for ahead in 0..14 {
+            let day = l.day + ahead;
+            let weekday = (day + 3).rem_euclid(7) as usize;
+            if self.holidays.contains(&day) {
+                continue;
+            }
+            if let Some((open, close)) = self.schedule[weekday] {
+                if ahead == 0 && l.minute >= close {
+                    continue;
+                }
+                let minute = if ahead == 0 { open.max(l.minute) } else { open };
+                return Some(crate::clock::ms_of(day, minute, self.utc_offset));
+            }
+        }
+        None
+    }
+}
+
+impl Default for Office {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            address: String::new(),
+            phone: String::new(),
+            whatsapp: String::new(),
+            email: String::new(),
+            website: String::new(),
+            hours: String::new(),
+            timezone: String::new(),
+            utc_offset: 7 * 60,
+            schedule: [None; 7],
+            holidays: Vec::new(),
+        }
+    }
 }
 
 /// `[settings]` of `pack.toml`.
@@ -100,6 +158,8 @@ pub struct Settings {
     pub fallback_suggestions: usize,
     /// Minutes of silence after which a session starts afresh.
     pub session_timeout_minutes: u64,
+    /// Minutes after which an unanswered or held hand-off is released to the bot.
+    pub handoff_timeout_minutes: u64,
 }
 
 impl Default for Settings {
@@ -108,6 +168,7 @@ impl Default for Settings {
             confidence_threshold: 0.3,
             fallback_suggestions: 3,
             session_timeout_minutes: 30,
+            handoff_timeout_minutes: 24 * 60,
         }
     }
 }
@@ -131,8 +192,145 @@ pub struct Intent {
     pub reply: Template,
     /// Buttons under the answer.
     pub buttons: Vec<IntentButton>,
+    /// The form this intent starts, if any.
+    pub form: Option<String>,
+    /// What the intent does besides replying.
+    pub action: Option<Action>,
     /// Where the intent is defined.
     pub source: Source,
+}
+
+/// What an intent or a completed form does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Only the reply.
+    Reply,
+    /// Open a ticket with the form's fields (forms only).
+    TicketCreate,
+    /// Look up a ticket's status (`#status NOMOR`).
+    TicketStatus,
+    /// Put the conversation in the operator queue.
+    Handoff,
+    /// A Rust action registered on the engine builder under this name.
+    Custom(String),
+}
+
+impl Action {
+    fn parse(s: &str) -> Self {
+        match s {
+            "reply" => Self::Reply,
+            "ticket.create" => Self::TicketCreate,
+            "ticket.status" => Self::TicketStatus,
+            "handoff" => Self::Handoff,
+            other => Self::Custom(other.to_owned()),
+        }
+    }
+}
+
+/// A multi-step form: slots asked one by one, then an action.
+#[derive(Debug, Clone)]
+pub struct Form {
+    /// Unique id (`aduan`).
+    pub id: String,
+    /// Human title (`Pengaduan`).
+    pub title: String,
+    /// The slots, in the order they are asked.
+    pub slots: Vec<Slot>,
+    /// Show a summary and ask for confirmation before completing.
+    pub confirm: bool,
+    /// What completing the form does.
+    pub on_complete: Action,
+    /// The reply when the form completes (`{slot.nama}`, `{ticket.id}`, `{ticket.due}`).
+    pub reply: Template,
+    /// Ticket number prefix (`ADU` → `ADU-2026-000123`).
+    pub ticket_prefix: String,
+    /// Hours until a ticket of this form is due.
+    pub sla_hours: u64,
+    /// Where the form is defined.
+    pub source: Source,
+}
+
+/// One question of a form.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    /// The variable name (`nama`, `nomor_hp`).
+    pub name: String,
+    /// A short label for summaries (`Nama`).
+    pub label: String,
+    /// The question asked.
+    pub prompt: String,
+    /// What kind of answer is expected.
+    pub kind: SlotKind,
+    /// Whether the citizen may skip it (`lewati`).
+    pub required: bool,
+    /// Said when an answer is not valid, before asking again.
+    pub reask: Option<String>,
+    /// The options of a `choice` slot.
+    pub choices: Vec<String>,
+    /// A regex a `text` answer must match.
+    pub pattern: Option<regex::Regex>,
+    /// Invalid answers allowed before the form is cancelled.
+    pub retries: u32,
+}
+
+/// The type of a slot's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SlotKind {
+    /// Free text.
+    Text,
+    /// A number.
+    Number,
+    /// One of the slot's `choices` (buttons, numbered on plain channels).
+    Choice,
+    /// An Indonesian phone number, stored as E.164 (`+62812…`).
+    Phone,
+    /// A 16-digit NIK with a plausible region and birth date.
+    Nik,
+    /// An e-mail address.
+    Email,
+    /// A date (`5 Desember 2026`, `05/12/2026`, `besok`, `senin`), stored as `YYYY-MM-DD`.
+    Date,
+    /// A shared location, or a written place.
+    Location,
+    /// A photo, by the channel's media reference.
+    Photo,
+}
+
+impl SlotKind {
+    /// The name used in pack files.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Number => "number",
+            Self::Choice => "choice",
+            Self::Phone => "phone",
+            Self::Nik => "nik",
+            Self::Email => "email",
+            Self::Date => "date",
+            Self::Location => "location",
+            Self::Photo => "photo",
+        }
+    }
+
+    /// Every kind, for hints.
+    pub const ALL: [Self; 9] = [
+        Self::Text,
+        Self::Number,
+        Self::Choice,
+        Self::Phone,
+        Self::Nik,
+        Self::Email,
+        Self::Date,
+        Self::Location,
+        Self::Photo,
+    ];
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
 }
 
 /// A keyword or phrase with its weight (0..1].
@@ -197,6 +395,12 @@ impl Pack {
     #[must_use]
     pub fn intent(&self, id: &str) -> Option<&Intent> {
         self.intents.iter().find(|i| i.id == id)
+    }
+
+    /// The form with `id`.
+    #[must_use]
+    pub fn form(&self, id: &str) -> Option<&Form> {
+        self.forms.iter().find(|f| f.id == id)
     }
 
     /// A short human title for intent `id`: its `title`, else the title of a

@@ -36,17 +36,20 @@ pub(super) fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
         let text = std::fs::read_to_string(&pack_file).map_err(|e| io(&pack_file, e))?;
         files.push((PathBuf::from(PACK_FILE), text));
     }
-    let intents = dir.join("intents");
-    if intents.is_dir() {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&intents)
-            .map_err(|e| io(&intents, e))?
+    for folder in ["intents", "forms"] {
+        let sub = dir.join(folder);
+        if !sub.is_dir() {
+            continue;
+        }
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&sub)
+            .map_err(|e| io(&sub, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         names.sort();
         for path in names {
             let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-            let rel = Path::new("intents").join(path.file_name().unwrap_or_default());
+            let rel = Path::new(folder).join(path.file_name().unwrap_or_default());
             files.push((rel, text));
         }
     }
@@ -222,6 +225,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn boolean(&mut self, table: &DeTable<'_>, key: &str, what: &str) -> Option<bool> {
+        let v = table.get(key)?;
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                self.problem(
+                    v.span(),
+                    format!(
+                        "`{key}` in {what} must be true or false, not {}",
+                        other.type_str()
+                    ),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
     fn table<'t, 'i>(&mut self, parent: &'t DeTable<'i>, key: &str) -> Option<&'t DeTable<'i>> {
         let (k, v) = parent.get_key_value(key)?;
         match v.get_ref() {
@@ -251,6 +272,7 @@ fn line_starts(text: &str) -> Vec<usize> {
 /// An intent as read, before cross-file checks.
 struct RawIntent {
     intent: super::Intent,
+    form: Option<(String, Range<usize>)>,
     id_span: Range<usize>,
     button_spans: Vec<Range<usize>>,
     command_spans: Vec<Range<usize>>,
@@ -277,12 +299,36 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
 
     let problems_before_intents = problems.len();
     let mut raws: Vec<(usize, RawIntent)> = Vec::new();
+    let mut forms = Vec::new();
     for (index, (path, text)) in files.iter().enumerate() {
         if path == Path::new(PACK_FILE) {
             continue;
         }
+        if path.starts_with("forms") {
+            forms.extend(parse_form_file(path, text, &lines[index], &mut problems));
+            continue;
+        }
         for raw in parse_intent_file(path, text, &lines[index], &normaliser, &mut problems) {
             raws.push((index, raw));
+        }
+    }
+    let form_ids: HashSet<&str> = forms.iter().map(|f: &super::Form| f.id.as_str()).collect();
+    for (index, raw) in &raws {
+        let Some((form, span)) = &raw.form else {
+            continue;
+        };
+        if !form_ids.contains(form.as_str()) {
+            let (path, text) = &files[*index];
+            let mut r = Reader::new(path, text, &lines[*index], &mut problems);
+            let hint = match closest(form, form_ids.iter().copied()) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => "define it in forms/*.toml as [[form]] id = \"…\"".to_owned(),
+            };
+            r.problem(
+                span.clone(),
+                format!("intent `{}` starts unknown form `{form}`", raw.intent.id),
+                Some(hint),
+            );
         }
     }
     if raws.is_empty() && !files.is_empty() && problems.len() == problems_before_intents {
@@ -362,6 +408,7 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
         office,
         settings,
         intents: raws.into_iter().map(|(_, r)| r.intent).collect(),
+        forms,
         root: None,
     })
 }
@@ -445,6 +492,7 @@ fn parse_pack_toml(
     if let Some(t) = r.table(&doc, "office") {
         let fields = [
             "name", "address", "phone", "whatsapp", "email", "website", "hours", "timezone",
+            "schedule", "holidays",
         ];
         r.check_keys(t, &fields, "[office]");
         let mut get = |k: &str| {
@@ -461,7 +509,53 @@ fn parse_pack_toml(
             website: get("website"),
             hours: get("hours"),
             timezone: get("timezone"),
+            ..Office::default()
         };
+        if !office.timezone.is_empty() {
+            match crate::clock::utc_offset_minutes(&office.timezone) {
+                Some(o) => office.utc_offset = o,
+                None => {
+                    let span = t.get("timezone").map_or(r.at.clone(), Spanned::span);
+                    r.problem(
+                        span,
+                        format!("unknown time zone `{}`", office.timezone),
+                        Some(
+                            "use Asia/Jakarta (WIB), Asia/Makassar (WITA) or Asia/Jayapura (WIT)"
+                                .to_owned(),
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(days) = r.table(t, "schedule") {
+            let names = [
+                "senin", "selasa", "rabu", "kamis", "jumat", "sabtu", "minggu",
+            ];
+            r.check_keys(days, &names, "[office.schedule]");
+            for (i, name) in names.iter().enumerate() {
+                let Some((text, span)) = r.string(days, name, false, "[office.schedule]") else {
+                    continue;
+                };
+                match parse_hours(&text) {
+                    Some(range) => office.schedule[i] = Some(range),
+                    None => r.problem(
+                        span,
+                        format!("`{name}` hours `{text}` are not HH:MM-HH:MM"),
+                        Some("e.g. senin = \"08:00-16:00\"".to_owned()),
+                    ),
+                }
+            }
+        }
+        for (text, span) in r.strings(t, "holidays", "[office]") {
+            match crate::clock::parse_date(&text, 0).filter(|_| text.len() == 10) {
+                Some(day) => office.holidays.push(day),
+                None => r.problem(
+                    span,
+                    format!("holiday `{text}` is not a date"),
+                    Some("write dates as YYYY-MM-DD".to_owned()),
+                ),
+            }
+        }
     }
 
     if let Some(t) = r.table(&doc, "settings") {
@@ -471,9 +565,13 @@ fn parse_pack_toml(
                 "confidence_threshold",
                 "fallback_suggestions",
                 "session_timeout_minutes",
+                "handoff_timeout_minutes",
             ],
             "[settings]",
         );
+        if let Some(v) = r.number(t, "handoff_timeout_minutes", 1.0..1_000_000.0, "[settings]") {
+            settings.handoff_timeout_minutes = v as u64;
+        }
         if let Some(v) = r.number(t, "confidence_threshold", 0.0..1.0, "[settings]") {
             settings.confidence_threshold = v as f32;
         }
@@ -487,8 +585,21 @@ fn parse_pack_toml(
     (meta, office, settings)
 }
 
+/// `08:00-16:00` → minutes since midnight.
+fn parse_hours(text: &str) -> Option<(u32, u32)> {
+    let minutes = |hm: &str| {
+        let (h, m) = hm.trim().split_once([':', '.'])?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 24 && m < 60).then_some(h * 60 + m)
+    };
+    let (a, b) = text.split_once('-')?;
+    let (a, b) = (minutes(a)?, minutes(b)?);
+    (a < b && b <= 24 * 60).then_some((a, b))
+}
+
 const INTENT_FIELDS: &[&str] = &[
-    "id", "title", "commands", "keywords", "patterns", "examples", "reply", "buttons",
+    "form", "action", "id", "title", "commands", "keywords", "patterns", "examples", "reply",
+    "buttons",
 ];
 
 fn parse_intent_file(
@@ -670,7 +781,8 @@ fn parse_intent(
             }
         },
         None => {
-            if !t.contains_key("reply") {
+            // An intent that starts a form may let the form's first question speak.
+            if !t.contains_key("reply") && !t.contains_key("form") {
                 r.problem(
                     id_span.clone(),
                     format!("{what} has no `reply`"),
@@ -682,12 +794,29 @@ fn parse_intent(
     };
 
     let title = r.string(t, "title", false, &what).map(|s| s.0);
+    let form = r.string(t, "form", false, &what);
+    let action = r
+        .string(t, "action", false, &what)
+        .map(|(a, _)| super::Action::parse(&a));
+    if matches!(action, Some(super::Action::TicketCreate)) {
+        r.problem(
+            id_span.clone(),
+            format!("`ticket.create` on {what}: tickets come from forms"),
+            Some(
+                "give the intent form = \"…\" and put on_complete = \"ticket.create\" in the form"
+                    .to_owned(),
+            ),
+        );
+    }
     let (buttons, button_spans) = parse_buttons(r, t, &what);
     let line = r.line(id_span.start);
     Some(RawIntent {
+        form: form.clone(),
         intent: super::Intent {
             id,
             title,
+            form: form.map(|f| f.0),
+            action,
             commands,
             keywords,
             patterns,
@@ -816,4 +945,278 @@ fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         .filter(|(d, _)| *d <= limit)
         .min()
         .map(|(_, c)| c)
+}
+
+const FORM_FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "confirm",
+    "on_complete",
+    "reply",
+    "ticket_prefix",
+    "sla_hours",
+    "slot",
+];
+const SLOT_FIELDS: &[&str] = &[
+    "name", "label", "prompt", "type", "required", "reask", "choices", "pattern", "retries",
+];
+
+fn parse_form_file(
+    path: &Path,
+    text: &str,
+    lines: &[usize],
+    problems: &mut Vec<PackProblem>,
+) -> Vec<super::Form> {
+    let Some(doc) = parse_toml(path, text, lines, problems) else {
+        return Vec::new();
+    };
+    let mut r = Reader::new(path, text, lines, problems);
+    r.check_keys(&doc, &["form"], "a form file");
+    let Some(v) = doc.get("form") else {
+        r.problem(
+            0..0,
+            "the file defines no form",
+            Some("add [[form]] tables, or delete the file".to_owned()),
+        );
+        return Vec::new();
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        r.problem(
+            v.span(),
+            "`form` must be an array of tables",
+            Some("write each form as [[form]]".to_owned()),
+        );
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| parse_form(&mut r, item))
+        .collect()
+}
+
+fn parse_form(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>) -> Option<super::Form> {
+    let DeValue::Table(t) = item.get_ref() else {
+        r.problem(
+            item.span(),
+            "each form must be a table",
+            Some("write each form as [[form]]".to_owned()),
+        );
+        return None;
+    };
+    let Some((id, id_span)) = r.string(t, "id", false, "a form") else {
+        r.problem(
+            item.span(),
+            "form has no `id`",
+            Some("add id = \"…\"".to_owned()),
+        );
+        return None;
+    };
+    let what = format!("form `{id}`");
+    r.check_keys(t, FORM_FIELDS, &what);
+    r.at = id_span.clone();
+    let title = r
+        .string(t, "title", false, &what)
+        .map_or_else(|| id.clone(), |s| s.0);
+    let confirm = r.boolean(t, "confirm", &what).unwrap_or(true);
+    let on_complete = r
+        .string(t, "on_complete", false, &what)
+        .map_or(super::Action::Reply, |(a, _)| super::Action::parse(&a));
+    if on_complete == super::Action::TicketStatus {
+        r.problem(
+            id_span.clone(),
+            format!("{what} cannot complete with `ticket.status`"),
+            Some("use ticket.create, handoff, reply or a custom action".to_owned()),
+        );
+    }
+    let ticket_prefix = r.string(t, "ticket_prefix", false, &what).map_or_else(
+        || id.chars().take(3).collect::<String>().to_uppercase(),
+        |s| s.0,
+    );
+    if !ticket_prefix.chars().all(|c| c.is_ascii_uppercase())
+        || !(2..=5).contains(&ticket_prefix.len())
+    {
+        r.problem(
+            id_span.clone(),
+            format!("ticket prefix `{ticket_prefix}` of {what} must be 2–5 capital letters"),
+            Some("e.g. ticket_prefix = \"ADU\"".to_owned()),
+        );
+    }
+    let sla_hours = r
+        .number(t, "sla_hours", 1.0..10_000.0, &what)
+        .map_or(72, |h| h as u64);
+
+    let mut slots = Vec::new();
+    match t.get("slot").map(Spanned::get_ref) {
+        Some(DeValue::Array(items)) => {
+            for item in items.iter() {
+                if let Some(slot) = parse_slot(r, item, &what) {
+                    if slots.iter().any(|s: &super::Slot| s.name == slot.name) {
+                        r.problem(
+                            item.span(),
+                            format!("duplicate slot `{}` in {what}", slot.name),
+                            None,
+                        );
+                    }
+                    slots.push(slot);
+                }
+            }
+        }
+        _ => r.problem(
+            id_span.clone(),
+            format!("{what} has no slots"),
+            Some("add [[form.slot]] tables with name, prompt and type".to_owned()),
+        ),
+    }
+
+    let reply = match r.string(t, "reply", false, &what) {
+        Some((text, span)) => match Template::parse(&text) {
+            Ok(tpl) => {
+                let mut known: Vec<String> =
+                    OFFICE_VARIABLES.iter().map(|s| (*s).to_owned()).collect();
+                known.extend(slots.iter().map(|s| format!("slot.{}", s.name)));
+                known.push("form.title".to_owned());
+                if on_complete == super::Action::TicketCreate {
+                    known.extend(["ticket.id".to_owned(), "ticket.due".to_owned()]);
+                }
+                for var in tpl.variables() {
+                    if !known.iter().any(|k| k == var)
+                        && !matches!(on_complete, super::Action::Custom(_))
+                    {
+                        let hint = match closest(var, known.iter().map(String::as_str)) {
+                            Some(c) => format!("did you mean `{{{c}}}`?"),
+                            None => format!("known: {}", known.join(", ")),
+                        };
+                        r.problem(
+                            span.clone(),
+                            format!("reply of {what} names unknown variable `{{{var}}}`"),
+                            Some(hint),
+                        );
+                    }
+                }
+                tpl
+            }
+            Err(e) => {
+                r.problem(span, format!("reply of {what}: {}", e.message), None);
+                Template::parse("").ok()?
+            }
+        },
+        None => {
+            r.problem(id_span.clone(), format!("{what} has no `reply`"), Some("say what happens when it is complete, e.g. reply = \"Terima kasih, {slot.nama}.\"".to_owned()));
+            Template::parse("").ok()?
+        }
+    };
+    let line = r.line(id_span.start);
+    Some(super::Form {
+        id,
+        title,
+        slots,
+        confirm,
+        on_complete,
+        reply,
+        ticket_prefix,
+        sla_hours,
+        source: Source {
+            file: r.file.to_owned(),
+            line,
+        },
+    })
+}
+
+fn parse_slot(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, form: &str) -> Option<super::Slot> {
+    let DeValue::Table(t) = item.get_ref() else {
+        r.problem(
+            item.span(),
+            format!("each slot of {form} must be a table"),
+            Some("write each slot as [[form.slot]]".to_owned()),
+        );
+        return None;
+    };
+    r.at = item.span();
+    let (name, name_span) = r.string(t, "name", true, &format!("a slot of {form}"))?;
+    let what = format!("slot `{name}` of {form}");
+    r.check_keys(t, SLOT_FIELDS, &what);
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        || name.is_empty()
+    {
+        r.problem(
+            name_span.clone(),
+            format!("slot name `{name}` is not a valid name"),
+            Some("use lower-case letters, digits and _".to_owned()),
+        );
+    }
+    r.at = name_span.clone();
+    let prompt = r.string(t, "prompt", true, &what).map(|s| s.0);
+    let kind = match r.string(t, "type", false, &what) {
+        None => super::SlotKind::Text,
+        Some((k, span)) => match super::SlotKind::parse(&k) {
+            Some(kind) => kind,
+            None => {
+                let names: Vec<&str> = super::SlotKind::ALL.iter().map(|k| k.name()).collect();
+                let hint = match closest(&k, names.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!("types: {}", names.join(", ")),
+                };
+                r.problem(span, format!("unknown slot type `{k}`"), Some(hint));
+                super::SlotKind::Text
+            }
+        },
+    };
+    let choices: Vec<String> = r
+        .strings(t, "choices", &what)
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    if kind == super::SlotKind::Choice && choices.len() < 2 {
+        r.problem(
+            name_span.clone(),
+            format!("{what} is a choice with fewer than two `choices`"),
+            Some("choices = [\"…\", \"…\"]".to_owned()),
+        );
+    }
+    let pattern = match r.string(t, "pattern", false, &what) {
+        Some((p, span)) => match regex::Regex::new(&p) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                r.problem(
+                    span,
+                    format!("pattern of {what} does not compile: {first}"),
+                    None,
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let label = r.string(t, "label", false, &what).map_or_else(
+        || {
+            let spaced = name.replace('_', " ");
+            let mut c = spaced.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or_default()
+        },
+        |s| s.0,
+    );
+    Some(super::Slot {
+        label,
+        prompt: prompt?,
+        kind,
+        required: r.boolean(t, "required", &what).unwrap_or(true),
+        reask: r.string(t, "reask", false, &what).map(|s| s.0),
+        choices,
+        pattern,
+        retries: r
+            .number(t, "retries", 1.0..10.0, &what)
+            .map_or(3, |n| n as u32),
+        name,
+    })
 }

@@ -1,0 +1,185 @@
+//! Reading a citizen's answer to one form slot.
+
+use crate::clock;
+use crate::message::Content;
+use crate::pack::{Slot, SlotKind};
+use crate::render::resolve_choice;
+
+/// The stored value of a valid answer, or `None` when the answer does not fit.
+#[must_use]
+pub fn parse(slot: &Slot, content: &Content, today: i64) -> Option<String> {
+    match (slot.kind, content) {
+        (
+            SlotKind::Location,
+            Content::Location {
+                latitude,
+                longitude,
+            },
+        ) => Some(format!("{latitude:.6},{longitude:.6}")),
+        (
+            SlotKind::Photo,
+            Content::Media {
+                kind, reference, ..
+            },
+        ) if kind == "image" || kind == "document" => Some(reference.clone()),
+        (_, Content::Text(text) | Content::Payload(text)) => parse_text(slot, text.trim(), today),
+        _ => None,
+    }
+}
+
+fn parse_text(slot: &Slot, text: &str, today: i64) -> Option<String> {
+    if text.is_empty() || text.chars().count() > 2_000 {
+        return None;
+    }
+    match slot.kind {
+        SlotKind::Text => {
+            let ok = slot.pattern.as_ref().is_none_or(|re| re.is_match(text));
+            ok.then(|| text.to_owned())
+        }
+        SlotKind::Number => {
+            let cleaned: String = text.chars().filter(|c| !matches!(c, '.' | ' ')).collect();
+            let cleaned = cleaned.replace(',', ".");
+            cleaned
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .map(|_| cleaned)
+        }
+        SlotKind::Choice => {
+            let options: Vec<crate::message::Button> = slot
+                .choices
+                .iter()
+                .map(|c| crate::message::Button::new(c.clone(), c.clone()))
+                .collect();
+            resolve_choice(text, &options).map(|i| slot.choices[i].clone())
+        }
+        SlotKind::Phone => phone(text),
+        SlotKind::Nik => nik(text),
+        SlotKind::Email => email(text),
+        SlotKind::Date => clock::parse_date(text, today).map(|d| {
+            let (y, m, dd) = clock::civil_from_days(d);
+            format!("{y:04}-{m:02}-{dd:02}")
+        }),
+        // A written place is accepted for a location: many phones can't share one.
+        SlotKind::Location => {
+            (text.chars().filter(|c| c.is_alphanumeric()).count() >= 3).then(|| text.to_owned())
+        }
+        SlotKind::Photo => None,
+    }
+}
+
+/// An Indonesian mobile or landline number as E.164: `0812-3456-789`,
+/// `+62 812 3456 789` and `62812…` all become `+628123456789`.
+#[must_use]
+pub fn phone(text: &str) -> Option<String> {
+    if text.chars().any(|c| c.is_alphabetic()) {
+        return None;
+    }
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let national = if let Some(rest) = digits.strip_prefix("62") {
+        rest.to_owned()
+    } else if let Some(rest) = digits.strip_prefix('0') {
+        rest.to_owned()
+    } else {
+        return None;
+    };
+    // Mobile numbers start with 8 and have 9–12 digits after the 0; landlines 7–10.
+    let ok = if national.starts_with('8') {
+        (9..=12).contains(&national.len())
+    } else {
+        (7..=10).contains(&national.len()) && !national.starts_with('0')
+    };
+    ok.then(|| format!("+62{national}"))
+}
+
+/// A NIK: 16 digits, a province code that exists (11–94), a birth date
+/// that can be read (day + 40 for women), and a sequence that is not zero.
+#[must_use]
+pub fn nik(text: &str) -> Option<String> {
+    let digits: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '.' && *c != '-')
+        .collect();
+    if digits.len() != 16 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let num = |a: usize, b: usize| digits[a..b].parse::<u32>().unwrap_or(0);
+    let province = num(0, 2);
+    let mut day = num(6, 8);
+    let month = num(8, 10);
+    if day > 40 {
+        day -= 40;
+    }
+    let ok = (11..=94).contains(&province)
+        && (1..=31).contains(&day)
+        && (1..=12).contains(&month)
+        && num(12, 16) != 0;
+    ok.then_some(digits)
+}
+
+/// A plausible e-mail address, lower-cased.
+#[must_use]
+pub fn email(text: &str) -> Option<String> {
+    let t = text.trim().to_lowercase();
+    let (local, domain) = t.split_once('@')?;
+    let ok = !local.is_empty()
+        && !t.contains(char::is_whitespace)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !domain.contains('@');
+    ok.then_some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones() {
+        let cases = [
+            ("0812-3456-7890", Some("+6281234567890")),
+            ("+62 812 3456 789", Some("+628123456789")),
+            ("6281234567890", Some("+6281234567890")),
+            ("(0702) 21234", Some("+6270221234")),
+            ("12345", None),
+            ("08123", None),
+            ("nomor saya 0812", None),
+            ("+1 555 1234567", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(phone(input).as_deref(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn niks() {
+        let cases = [
+            ("1601234512900001", true), // Sumatera Selatan, born 12-09-…
+            ("1601235512900001", true), // a woman: day 55 → 15
+            ("1601 2345 1290 0001", true),
+            ("0001234512900001", false), // no province 00
+            ("1601233212900001", false), // day 32
+            ("1601234513900001", false), // month 13
+            ("1601234512900000", false), // sequence 0000
+            ("160123451290000", false),  // 15 digits
+            ("16012345129000012", false),
+            ("abcd234512900001", false),
+        ];
+        for (input, ok) in cases {
+            assert_eq!(nik(input).is_some(), ok, "{input}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            email("Budi@Contoh.go.id").as_deref(),
+            Some("budi@contoh.go.id")
+        );
+        for bad in ["budi", "budi@", "@x.id", "budi@x", "bu di@x.id", "a@b..id"] {
+            assert_eq!(email(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The in-memory store: for tests, `layan pack test` and throwaway runs.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{Changes, Handoff, OutboxMessage, Store, Ticket, TranscriptEntry};
+use crate::error::Result;
+use crate::session::{SaveOutcome, Session, SessionKey};
+
+/// Everything in memory behind one lock, so a commit is trivially atomic.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    data: Mutex<Data>,
+}
+
+#[derive(Debug, Default)]
+struct Data {
+    sessions: BTreeMap<SessionKey, Session>,
+    tickets: BTreeMap<String, Ticket>,
+    ticket_order: Vec<String>,
+    handoffs: BTreeMap<SessionKey, Handoff>,
+    transcript: Vec<TranscriptEntry>,
+    counters: BTreeMap<String, i64>,
+    sequences: BTreeMap<String, u64>,
+    outbox: BTreeMap<u64, OutboxMessage>,
+    next_outbox: u64,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn data(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn session(&self, key: &SessionKey) -> Result<Option<Session>> {
+        Ok(self.data().sessions.get(key).cloned())
+    }
+
+    async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
+        let mut d = self.data();
+        let mut version = 0;
+        if let Some((key, session)) = &changes.session {
+            let current = d.sessions.get(key).map_or(0, |s| s.version);
+            if current != session.version {
+                return Ok(SaveOutcome::Conflict);
+            }
+            version = current + 1;
+            let mut stored = session.clone();
+            stored.version = version;
+            d.sessions.insert(key.clone(), stored);
+        }
+        d.transcript.extend(changes.transcript);
+        for t in changes.tickets {
+            if !d.tickets.contains_key(&t.id) {
+                d.ticket_order.push(t.id.clone());
+            }
+            d.tickets.insert(t.id.clone(), t);
+        }
+        for h in changes.handoffs {
+            d.handoffs.insert(h.key(), h);
+        }
+        for m in changes.outbox {
+            d.next_outbox += 1;
+            let id = d.next_outbox;
+            d.outbox.insert(id, m);
+        }
+        for (k, delta) in changes.counters {
+            *d.counters.entry(k).or_default() += delta;
+        }
+        Ok(SaveOutcome::Saved(version))
+    }
+
+    async fn next_number(&self, name: &str) -> Result<u64> {
+        let mut d = self.data();
+        let n = d.sequences.entry(name.to_owned()).or_default();
+        *n += 1;
+        Ok(*n)
+    }
+
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>> {
+        Ok(self.data().tickets.get(id).cloned())
+    }
+
+    async fn tickets(&self) -> Result<Vec<Ticket>> {
+        let d = self.data();
+        Ok(d.ticket_order
+            .iter()
+            .filter_map(|id| d.tickets.get(id).cloned())
+            .collect())
+    }
+
+    async fn handoffs(&self) -> Result<Vec<Handoff>> {
+        Ok(self.data().handoffs.values().cloned().collect())
+    }
+
+    async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>> {
+        Ok(self
+            .data()
+            .transcript
+            .iter()
+            .filter(|t| t.time_ms >= since_ms)
+            .cloned()
+            .collect())
+    }
+
+    async fn counters(&self) -> Result<BTreeMap<String, i64>> {
+        Ok(self.data().counters.clone())
+    }
+
+    async fn outbox(&self) -> Result<Vec<(u64, OutboxMessage)>> {
+        Ok(self
+            .data()
+            .outbox
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect())
+    }
+
+    async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
+        let mut d = self.data();
+        for id in ids {
+            d.outbox.remove(id);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,411 @@
+//! The embedded default store: one redb file, durable commits.
+//!
+//! One writer thread owns every write. Callers send their [`Changes`] over a
+//! channel and wait; the thread takes whatever has queued up, applies it all
+//! in one write transaction (each change set with its own compare-and-swap:
+//! a set that conflicts is skipped whole) and commits once with immediate
+//! durability (fsync). So concurrent messages share one fsync — group
+//! commit — while each caller returns only after its own changes are on
+//! disk. Reads use redb's MVCC read transactions on the blocking pool, never
+//! on the async workers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+
+use super::{Changes, Handoff, OutboxMessage, Store, Ticket, TranscriptEntry};
+use crate::error::{Error, Result};
+use crate::session::{SaveOutcome, Session, SessionKey};
+
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+const TICKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("tickets");
+const HANDOFFS: TableDefinition<&str, &[u8]> = TableDefinition::new("handoffs");
+const TRANSCRIPT: TableDefinition<u64, &[u8]> = TableDefinition::new("transcript");
+const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
+const SEQUENCES: TableDefinition<&str, u64> = TableDefinition::new("sequences");
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+
+/// The file name inside the data folder.
+pub const FILE_NAME: &str = "layan.redb";
+/// The marker naming the backend that owns a data folder.
+pub const BACKEND_MARKER: &str = "BACKEND";
+/// How many queued change sets one transaction takes at most.
+const MAX_GROUP: usize = 256;
+
+fn db_err(e: impl Into<redb::Error>) -> Error {
+    Error::Store(format!("redb: {}", e.into()))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Store(format!("encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Store(format!("corrupt record: {e}")))
+}
+
+/// Session and hand-off keys: channel and user joined by a separator that
+/// neither contains.
+fn key_of(k: &SessionKey) -> String {
+    format!("{}\u{1f}{}", k.channel, k.user)
+}
+
+enum Job {
+    Commit(Box<Changes>, oneshot::Sender<Result<SaveOutcome>>),
+    Next(String, oneshot::Sender<Result<u64>>),
+    Ack(Vec<u64>, oneshot::Sender<Result<()>>),
+}
+
+/// The redb store. Cheap to share (`Arc` inside); dropping the last handle
+/// stops the writer thread after it has finished what was queued.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+    writer: mpsc::Sender<Job>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store in folder `dir`.
+    ///
+    /// # Errors
+    /// The folder cannot be created, holds another backend's data, or the
+    /// database cannot be opened.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        claim_folder(dir, "redb")?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::create(&path).map_err(db_err)?;
+        let tx = db.begin_write().map_err(db_err)?;
+        {
+            tx.open_table(SESSIONS).map_err(db_err)?;
+            tx.open_table(TICKETS).map_err(db_err)?;
+            tx.open_table(HANDOFFS).map_err(db_err)?;
+            tx.open_table(TRANSCRIPT).map_err(db_err)?;
+            tx.open_table(COUNTERS).map_err(db_err)?;
+            tx.open_table(SEQUENCES).map_err(db_err)?;
+            tx.open_table(OUTBOX).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        let db = Arc::new(db);
+        let (writer, jobs) = mpsc::channel();
+        let thread_db = Arc::clone(&db);
+        std::thread::Builder::new()
+            .name("layan-redb-writer".to_owned())
+            .spawn(move || write_loop(&thread_db, &jobs))
+            .map_err(|e| Error::Store(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { db, writer, path })
+    }
+
+    async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(job(tx))
+            .map_err(|_| Error::Store("the writer thread has stopped".to_owned()))?;
+        rx.await
+            .map_err(|_| Error::Store("the writer thread has stopped".to_owned()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let tx = db.begin_read().map_err(db_err)?;
+            f(&tx)
+        })
+        .await
+        .map_err(|e| Error::Store(format!("read task: {e}")))?
+    }
+}
+
+/// Writes (or checks) the marker naming the backend that owns `dir`, so
+/// that another backend's data is refused with a clear error instead of
+/// being misread.
+pub(crate) fn claim_folder(dir: &Path, backend: &str) -> Result<()> {
+    let marker = dir.join(BACKEND_MARKER);
+    match std::fs::read_to_string(&marker) {
+        Ok(found) if found.trim() == backend => Ok(()),
+        Ok(found) => Err(Error::Store(format!(
+            "{} holds data of the `{}` backend, not `{backend}`; open it with that backend or use another --data folder",
+            dir.display(),
+            found.trim()
+        ))),
+        Err(_) => std::fs::write(&marker, format!("{backend}\n")).map_err(|source| Error::Io {
+            path: marker,
+            source,
+        }),
+    }
+}
+
+fn write_loop(db: &Database, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        apply_group(db, group);
+    }
+}
+
+/// Applies a group of jobs in one transaction; every caller hears the
+/// outcome only after the commit.
+fn apply_group(db: &Database, group: Vec<Job>) {
+    let tx = match db.begin_write() {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(group, &db_err(e).to_string()),
+    };
+    let mut replies = Vec::with_capacity(group.len());
+    for job in &group {
+        match apply_job(&tx, job) {
+            Ok(reply) => replies.push(reply),
+            // A half-applied job must not be committed with the others:
+            // abort the transaction; every caller sees the error and retries.
+            Err(e) => {
+                drop(tx.abort());
+                return fail_all(group, &e.to_string());
+            }
+        }
+    }
+    if let Err(e) = tx.commit() {
+        return fail_all(group, &db_err(e).to_string());
+    }
+    for (job, reply) in group.into_iter().zip(replies) {
+        match (job, reply) {
+            (Job::Commit(_, tx), Reply::Saved(o)) => drop(tx.send(Ok(o))),
+            (Job::Next(_, tx), Reply::Number(n)) => drop(tx.send(Ok(n))),
+            (Job::Ack(_, tx), Reply::Done) => drop(tx.send(Ok(()))),
+            (job, _) => fail_all(vec![job], "internal: mismatched reply"),
+        }
+    }
+}
+
+enum Reply {
+    Saved(SaveOutcome),
+    Number(u64),
+    Done,
+}
+
+fn fail_all(group: Vec<Job>, msg: &str) {
+    for job in group {
+        let err = || Error::Store(msg.to_owned());
+        match job {
+            Job::Commit(_, tx) => drop(tx.send(Err(err()))),
+            Job::Next(_, tx) => drop(tx.send(Err(err()))),
+            Job::Ack(_, tx) => drop(tx.send(Err(err()))),
+        }
+    }
+}
+
+fn apply_job(tx: &redb::WriteTransaction, job: &Job) -> Result<Reply> {
+    match job {
+        Job::Commit(changes, _) => apply_changes(tx, changes).map(Reply::Saved),
+        Job::Next(name, _) => {
+            let mut t = tx.open_table(SEQUENCES).map_err(db_err)?;
+            let next = t
+                .get(name.as_str())
+                .map_err(db_err)?
+                .map_or(0, |v| v.value())
+                + 1;
+            t.insert(name.as_str(), next).map_err(db_err)?;
+            Ok(Reply::Number(next))
+        }
+        Job::Ack(ids, _) => {
+            let mut t = tx.open_table(OUTBOX).map_err(db_err)?;
+            for id in ids {
+                t.remove(id).map_err(db_err)?;
+            }
+            Ok(Reply::Done)
+        }
+    }
+}
+
+/// One change set: checks the session version first, so that a conflict
+/// writes nothing at all.
+fn apply_changes(tx: &redb::WriteTransaction, c: &Changes) -> Result<SaveOutcome> {
+    let mut version = 0;
+    if let Some((key, session)) = &c.session {
+        let mut t = tx.open_table(SESSIONS).map_err(db_err)?;
+        let k = key_of(key);
+        let current = match t.get(k.as_str()).map_err(db_err)? {
+            Some(v) => decode::<Session>(v.value())?.version,
+            None => 0,
+        };
+        if current != session.version {
+            return Ok(SaveOutcome::Conflict);
+        }
+        version = current + 1;
+        let mut stored = session.clone();
+        stored.version = version;
+        t.insert(k.as_str(), encode(&stored)?.as_slice())
+            .map_err(db_err)?;
+    }
+    if !c.transcript.is_empty() {
+        let mut seq = tx.open_table(SEQUENCES).map_err(db_err)?;
+        let mut next = seq
+            .get("transcript")
+            .map_err(db_err)?
+            .map_or(0, |v| v.value());
+        let mut t = tx.open_table(TRANSCRIPT).map_err(db_err)?;
+        for line in &c.transcript {
+            next += 1;
+            t.insert(next, encode(line)?.as_slice()).map_err(db_err)?;
+        }
+        seq.insert("transcript", next).map_err(db_err)?;
+    }
+    if !c.tickets.is_empty() {
+        let mut t = tx.open_table(TICKETS).map_err(db_err)?;
+        for ticket in &c.tickets {
+            t.insert(ticket.id.as_str(), encode(ticket)?.as_slice())
+                .map_err(db_err)?;
+        }
+    }
+    if !c.handoffs.is_empty() {
+        let mut t = tx.open_table(HANDOFFS).map_err(db_err)?;
+        for h in &c.handoffs {
+            t.insert(key_of(&h.key()).as_str(), encode(h)?.as_slice())
+                .map_err(db_err)?;
+        }
+    }
+    if !c.outbox.is_empty() {
+        let mut seq = tx.open_table(SEQUENCES).map_err(db_err)?;
+        let mut next = seq.get("outbox").map_err(db_err)?.map_or(0, |v| v.value());
+        let mut t = tx.open_table(OUTBOX).map_err(db_err)?;
+        for m in &c.outbox {
+            next += 1;
+            t.insert(next, encode(m)?.as_slice()).map_err(db_err)?;
+        }
+        seq.insert("outbox", next).map_err(db_err)?;
+    }
+    if !c.counters.is_empty() {
+        let mut t = tx.open_table(COUNTERS).map_err(db_err)?;
+        for (k, delta) in &c.counters {
+            let v = t.get(k.as_str()).map_err(db_err)?.map_or(0, |v| v.value());
+            t.insert(k.as_str(), v + delta).map_err(db_err)?;
+        }
+    }
+    Ok(SaveOutcome::Saved(version))
+}
+
+fn all<K: redb::Key + 'static, T: DeserializeOwned>(
+    tx: &redb::ReadTransaction,
+    def: TableDefinition<K, &[u8]>,
+) -> Result<Vec<T>> {
+    let t = tx.open_table(def).map_err(db_err)?;
+    let mut out = Vec::new();
+    for item in t.iter().map_err(db_err)? {
+        let (_, v) = item.map_err(db_err)?;
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
+#[async_trait::async_trait]
+impl Store for RedbStore {
+    async fn session(&self, key: &SessionKey) -> Result<Option<Session>> {
+        let k = key_of(key);
+        self.read(move |tx| {
+            let t = tx.open_table(SESSIONS).map_err(db_err)?;
+            t.get(k.as_str())
+                .map_err(db_err)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
+        self.send(|tx| Job::Commit(Box::new(changes), tx)).await
+    }
+
+    async fn next_number(&self, name: &str) -> Result<u64> {
+        let name = format!("seq:{name}");
+        self.send(|tx| Job::Next(name, tx)).await
+    }
+
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>> {
+        let id = id.to_owned();
+        self.read(move |tx| {
+            let t = tx.open_table(TICKETS).map_err(db_err)?;
+            t.get(id.as_str())
+                .map_err(db_err)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn tickets(&self) -> Result<Vec<Ticket>> {
+        let mut all: Vec<Ticket> = self.read(|tx| all(tx, TICKETS)).await?;
+        all.sort_by(|a, b| {
+            a.created_ms
+                .cmp(&b.created_ms)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(all)
+    }
+
+    async fn handoffs(&self) -> Result<Vec<Handoff>> {
+        self.read(|tx| all(tx, HANDOFFS)).await
+    }
+
+    async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>> {
+        let lines: Vec<TranscriptEntry> = self.read(|tx| all(tx, TRANSCRIPT)).await?;
+        Ok(lines
+            .into_iter()
+            .filter(|l| l.time_ms >= since_ms)
+            .collect())
+    }
+
+    async fn counters(&self) -> Result<BTreeMap<String, i64>> {
+        self.read(|tx| {
+            let t = tx.open_table(COUNTERS).map_err(db_err)?;
+            let mut out = BTreeMap::new();
+            for item in t.iter().map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                out.insert(k.value().to_owned(), v.value());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn outbox(&self) -> Result<Vec<(u64, OutboxMessage)>> {
+        self.read(|tx| {
+            let t = tx.open_table(OUTBOX).map_err(db_err)?;
+            let mut out = Vec::new();
+            for item in t.iter().map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                out.push((k.value(), decode(v.value())?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
+        let ids = ids.to_vec();
+        self.send(|tx| Job::Ack(ids, tx)).await
+    }
+}

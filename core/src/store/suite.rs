@@ -1,0 +1,213 @@
+//! The store test suite, written once and run against every backend
+//! (`MemoryStore`, `RedbStore`, and any an office writes): call
+//! [`run`] from a test with a function that makes a fresh, empty store.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use super::{
+    Changes, Direction, Handoff, HandoffState, OutboxMessage, Store, Ticket, TicketStatus,
+    TranscriptEntry,
+};
+use crate::session::{SaveOutcome, Session, SessionKey};
+
+/// Runs every check against stores made by `make`; panics on the first failure.
+pub async fn run<S: Store>(make: impl Fn() -> S) {
+    compare_and_swap(&make()).await;
+    conflicting_commit_writes_nothing(&make()).await;
+    tickets_round_trip(&make()).await;
+    sequences_are_unique_under_concurrency(Arc::new(make())).await;
+    counters_outbox_handoffs_transcript(&make()).await;
+}
+
+fn saved(outcome: SaveOutcome) {
+    assert!(matches!(outcome, SaveOutcome::Saved(_)), "{outcome:?}");
+}
+
+fn line(text: &str, time_ms: u64) -> TranscriptEntry {
+    TranscriptEntry {
+        time_ms,
+        channel: "test".into(),
+        user: "u".into(),
+        direction: Direction::In,
+        text: text.into(),
+        intent: None,
+        score: None,
+        layer: None,
+        latency_us: None,
+        author: None,
+    }
+}
+
+fn ticket(id: &str, created_ms: u64) -> Ticket {
+    Ticket {
+        id: id.into(),
+        form: "aduan".into(),
+        channel: "test".into(),
+        user: "u".into(),
+        fields: BTreeMap::from([("nama".into(), "Budi".into())]),
+        status: TicketStatus::Baru,
+        history: Vec::new(),
+        created_ms,
+        due_ms: created_ms + 1000,
+    }
+}
+
+async fn compare_and_swap(store: &impl Store) {
+    let key = SessionKey::new("test", "u");
+    assert_eq!(store.session(&key).await.unwrap(), None);
+    let fresh = Session::default();
+    let save = |s: &Session| Changes {
+        session: Some((key.clone(), s.clone())),
+        ..Changes::default()
+    };
+    assert_eq!(
+        store.commit(save(&fresh)).await.unwrap(),
+        SaveOutcome::Saved(1)
+    );
+    assert_eq!(
+        store.commit(save(&fresh)).await.unwrap(),
+        SaveOutcome::Conflict,
+        "a stale writer must lose"
+    );
+    let mut loaded = store.session(&key).await.unwrap().expect("saved session");
+    assert_eq!(loaded.version, 1);
+    loaded.last_intent = Some("menu".into());
+    assert_eq!(
+        store.commit(save(&loaded)).await.unwrap(),
+        SaveOutcome::Saved(2)
+    );
+    let again = store.session(&key).await.unwrap().unwrap();
+    assert_eq!(again.last_intent.as_deref(), Some("menu"));
+}
+
+async fn conflicting_commit_writes_nothing(store: &impl Store) {
+    let key = SessionKey::new("test", "u");
+    let first = Changes {
+        session: Some((key.clone(), Session::default())),
+        ..Changes::default()
+    };
+    assert!(matches!(
+        store.commit(first).await.unwrap(),
+        SaveOutcome::Saved(_)
+    ));
+    let mut stale = Changes {
+        session: Some((key.clone(), Session::default())),
+        transcript: vec![line("lost?", 5)],
+        tickets: vec![ticket("ADU-2026-000009", 5)],
+        ..Changes::default()
+    };
+    stale.count("in", 1);
+    assert_eq!(store.commit(stale).await.unwrap(), SaveOutcome::Conflict);
+    assert!(
+        store.transcript(0).await.unwrap().is_empty(),
+        "no transcript from a conflicting commit"
+    );
+    assert!(
+        store.tickets().await.unwrap().is_empty(),
+        "no ticket from a conflicting commit"
+    );
+    assert!(
+        store.counters().await.unwrap().is_empty(),
+        "no counter from a conflicting commit"
+    );
+}
+
+async fn tickets_round_trip(store: &impl Store) {
+    let a = ticket("ADU-2026-000001", 10);
+    let b = ticket("ADU-2026-000002", 20);
+    let commit = |t: Vec<Ticket>| Changes {
+        tickets: t,
+        ..Changes::default()
+    };
+    saved(
+        store
+            .commit(commit(vec![a.clone(), b.clone()]))
+            .await
+            .unwrap(),
+    );
+    let mut changed = a.clone();
+    changed.status = TicketStatus::Diproses;
+    saved(store.commit(commit(vec![changed.clone()])).await.unwrap());
+    assert_eq!(
+        store.ticket("ADU-2026-000001").await.unwrap(),
+        Some(changed.clone())
+    );
+    assert_eq!(store.ticket("ADU-2026-999999").await.unwrap(), None);
+    let all = store.tickets().await.unwrap();
+    assert_eq!(all, vec![changed, b], "oldest first, replaced in place");
+}
+
+async fn sequences_are_unique_under_concurrency<S: Store>(store: Arc<S>) {
+    let mut tasks = Vec::new();
+    for _ in 0..1_000 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.next_number("ADU-2026").await.unwrap()
+        }));
+    }
+    let mut seen = HashSet::new();
+    for t in tasks {
+        assert!(
+            seen.insert(t.await.unwrap()),
+            "a number was handed out twice"
+        );
+    }
+    assert_eq!(seen.len(), 1_000);
+    assert_eq!(seen.iter().max(), Some(&1_000));
+    assert_eq!(
+        store.next_number("PMH-2026").await.unwrap(),
+        1,
+        "sequences are independent"
+    );
+}
+
+async fn counters_outbox_handoffs_transcript(store: &impl Store) {
+    let mut c = Changes::default();
+    c.count("in:2026-11-26:test", 2);
+    c.count("in:2026-11-26:test", 3);
+    c.transcript = vec![line("a", 100), line("b", 200)];
+    c.outbox = vec![OutboxMessage {
+        channel: "test".into(),
+        user: "u".into(),
+        text: "Tiket Anda diproses".into(),
+        buttons: Vec::new(),
+        created_ms: 1,
+    }];
+    c.handoffs = vec![Handoff {
+        channel: "test".into(),
+        user: "u".into(),
+        question: "tolong".into(),
+        requested_ms: 1,
+        first_answer_ms: None,
+        state: HandoffState::Waiting,
+    }];
+    saved(store.commit(c).await.unwrap());
+    assert_eq!(store.counters().await.unwrap()["in:2026-11-26:test"], 5);
+    let lines = store.transcript(150).await.unwrap();
+    assert_eq!(
+        lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+        ["b"]
+    );
+    let outbox = store.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    store.ack_outbox(&[outbox[0].0]).await.unwrap();
+    assert!(store.outbox().await.unwrap().is_empty());
+    let mut h = store.handoffs().await.unwrap();
+    assert_eq!(h.len(), 1);
+    h[0].state = HandoffState::Taken("sari".into());
+    saved(
+        store
+            .commit(Changes {
+                handoffs: h.clone(),
+                ..Changes::default()
+            })
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store.handoffs().await.unwrap(),
+        h,
+        "one hand-off per conversation, replaced"
+    );
+}
