@@ -22,6 +22,14 @@ pub const FILES: &[(&str, &str)] = &[
         "intents/umum.toml",
         include_str!("../intents/perindag/intents/umum.toml"),
     ),
+    (
+        "forms/aduan.toml",
+        include_str!("../intents/perindag/forms/aduan.toml"),
+    ),
+    (
+        "forms/rekomendasi.toml",
+        include_str!("../intents/perindag/forms/rekomendasi.toml"),
+    ),
 ];
 
 /// The bundled Perindag pack, loaded and validated.

@@ -48,6 +48,7 @@ pub async fn run(
         source: e,
     };
     let caps = Capabilities::terminal();
+    deliver_outbox(engine, &mut output, opts).await?;
     if opts.interactive {
         let pack = engine.pack();
         writeln!(
@@ -71,6 +72,7 @@ pub async fn run(
         let outcome = engine
             .handle_outcome(Inbound::text(&opts.channel, &opts.user, text))
             .await?;
+        deliver_outbox(engine, &mut output, opts).await?;
         for message in render(&outcome.replies, &caps) {
             let text = match &message {
                 Outgoing::Media { url, caption, .. } => {
@@ -95,4 +97,41 @@ pub async fn run(
         output.flush().map_err(io)?;
     }
     Ok(())
+}
+
+/// Shows (and acknowledges) notifications queued for this citizen on this
+/// channel: ticket status changes and operators' answers. The terminal is
+/// the channel that delivers them here.
+async fn deliver_outbox(
+    engine: &Engine,
+    output: &mut impl Write,
+    opts: &ChatOptions,
+) -> Result<()> {
+    let io = |e: std::io::Error| layan_core::Error::Io {
+        path: "<terminal>".into(),
+        source: e,
+    };
+    let queued = engine.store().outbox().await?;
+    let mine: Vec<(u64, layan_core::OutboxMessage)> = queued
+        .into_iter()
+        .filter(|(_, m)| m.channel == opts.channel && m.user == opts.user)
+        .collect();
+    if mine.is_empty() {
+        return Ok(());
+    }
+    for (_, m) in &mine {
+        let reply = if m.buttons.is_empty() {
+            layan_core::Reply::Text(m.text.clone())
+        } else {
+            layan_core::Reply::Buttons {
+                text: m.text.clone(),
+                buttons: m.buttons.clone(),
+            }
+        };
+        for message in render(&[reply], &Capabilities::terminal()) {
+            writeln!(output, "[pemberitahuan] {}\n", message.text()).map_err(io)?;
+        }
+    }
+    let ids: Vec<u64> = mine.iter().map(|(id, _)| *id).collect();
+    engine.store().ack_outbox(&ids).await
 }

@@ -26,9 +26,12 @@ enum Command {
     Chat {
         #[command(flatten)]
         pack: PackArg,
-        /// Who is speaking (sessions are per user).
+        /// Who is speaking (sessions are per user), so a script can play two citizens.
         #[arg(long, default_value = "warga")]
         user: String,
+        /// The embedded store's folder: conversations, tickets and the transcript live here.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
         /// Print intent, layer and score under each reply.
         #[arg(long, short)]
         verbose: bool,
@@ -44,6 +47,30 @@ enum Command {
         pack: PackArg,
         /// The message.
         text: String,
+    },
+    /// Counts: messages, intents, fallback rate, hand-offs, tickets, satisfaction.
+    Stats {
+        /// The embedded store's folder.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The transcript, with NIK and phone numbers masked.
+    Export {
+        /// The embedded store's folder.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// csv or jsonl.
+        #[arg(long, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Only messages on or after this date (YYYY-MM-DD, office time).
+        #[arg(long)]
+        since: Option<String>,
+        /// Show NIK and phone numbers unmasked (an operator's explicit request).
+        #[arg(long)]
+        unmasked: bool,
     },
     /// Measure intent accuracy on labelled messages, or by cross-validation on the pack's own examples.
     Eval {
@@ -71,6 +98,17 @@ enum PackCommand {
         /// The pack folder.
         dir: PathBuf,
     },
+    /// Run the pack's conversation tests (tests/*.toml).
+    Test {
+        /// The pack folder.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Jsonl,
 }
 
 #[derive(Args)]
@@ -128,9 +166,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat {
             pack,
             user,
+            data,
             verbose,
         } => {
-            let engine = Engine::builder().pack(pack.load()?).build()?;
+            let pack = pack.load()?;
+            let store = layan::RedbStore::open(&data)
+                .with_context(|| format!("cannot open the store in {}", data.display()))?;
+            let engine = Engine::builder().pack(pack).store(store).build()?;
             let stdin = std::io::stdin();
             let opts = layan::chat::ChatOptions {
                 user,
@@ -168,6 +210,133 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(e) => Err(e.into()),
         },
+        Command::Pack {
+            command: PackCommand::Test { dir },
+        } => {
+            let pack = load_pack(&dir)?;
+            let files = layan::packtest::read_tests(&dir)?;
+            if files.is_empty() {
+                anyhow::bail!("{} has no tests/*.toml", dir.display());
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let results = match rt.block_on(layan::packtest::run(&pack, &files)) {
+                Err(Error::Pack(problems)) => {
+                    for p in &problems {
+                        writeln!(out, "{p}")?;
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                other => other?,
+            };
+            let failed = results.iter().filter(|r| !r.passed()).count();
+            for r in &results {
+                let mark = if r.passed() { "ok  " } else { "FAIL" };
+                writeln!(
+                    out,
+                    "{mark} {} — {} ({} turns)",
+                    r.file.display(),
+                    r.name,
+                    r.turns
+                )?;
+                for f in &r.failures {
+                    writeln!(out, "     turn {}: expected {}", f.turn, f.expected)?;
+                    for line in f.actual.lines() {
+                        writeln!(out, "       | {line}")?;
+                    }
+                }
+            }
+            writeln!(out, "{} passed, {failed} failed", results.len() - failed)?;
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Stats { data, json } => {
+            let engine = open_engine(&data)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let stats = rt.block_on(engine.stats())?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+            } else {
+                print_stats(&mut out, &stats)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            data,
+            format,
+            since,
+            unmasked,
+        } => {
+            let engine = open_engine(&data)?;
+            let offset = engine.pack().office.utc_offset;
+            let since_ms = match since {
+                Some(d) => {
+                    let day = layan::clock::parse_date(&d, 0)
+                        .filter(|_| d.len() == 10)
+                        .with_context(|| format!("--since {d}: write the date as YYYY-MM-DD"))?;
+                    layan::clock::ms_of(day, 0, offset)
+                }
+                None => 0,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let lines = rt.block_on(engine.store().transcript(since_ms))?;
+            let clean = |s: &str| {
+                if unmasked {
+                    s.to_owned()
+                } else {
+                    layan::privacy::mask(s)
+                }
+            };
+            if matches!(format, ExportFormat::Csv) {
+                writeln!(
+                    out,
+                    "time,channel,user,direction,intent,score,layer,latency_us,author,text"
+                )?;
+            }
+            for mut l in lines {
+                l.text = clean(&l.text);
+                l.user = clean(&l.user);
+                match format {
+                    ExportFormat::Jsonl => writeln!(out, "{}", serde_json::to_string(&l)?)?,
+                    ExportFormat::Csv => {
+                        let local = layan::clock::Local::at(l.time_ms, offset);
+                        let time = format!(
+                            "{} {:02}:{:02}",
+                            local.iso_date(),
+                            local.minute / 60,
+                            local.minute % 60
+                        );
+                        let dir = match l.direction {
+                            layan::Direction::In => "in",
+                            layan::Direction::Out => "out",
+                        };
+                        let row = [
+                            time,
+                            l.channel,
+                            l.user,
+                            dir.to_owned(),
+                            l.intent.unwrap_or_default(),
+                            l.score.map(|s| format!("{s:.3}")).unwrap_or_default(),
+                            l.layer.unwrap_or_default(),
+                            l.latency_us.map(|v| v.to_string()).unwrap_or_default(),
+                            l.author.unwrap_or_default(),
+                            l.text,
+                        ];
+                        let row: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+                        writeln!(out, "{}", row.join(","))?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Explain { pack, text } => {
             let pack = pack.load()?;
             let matcher = Matcher::new(&pack)?;
@@ -232,6 +401,76 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// An engine over the store in `data` with the bundled pack, for reading.
+fn open_engine(data: &Path) -> anyhow::Result<Engine> {
+    if !data.join(layan::store::BACKEND_MARKER).exists() {
+        anyhow::bail!(
+            "{} holds no Layan data (run `layan chat` or `layan serve` first, or give --data)",
+            data.display()
+        );
+    }
+    let store = layan::RedbStore::open(data)
+        .with_context(|| format!("cannot open the store in {}", data.display()))?;
+    Ok(Engine::builder()
+        .pack(layan::bundled::pack()?)
+        .store(store)
+        .build()?)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn print_stats(out: &mut impl Write, s: &layan::Stats) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "messages in {}, out {}; fallback rate {:.1}%",
+        s.messages_in,
+        s.messages_out,
+        s.fallback_rate * 100.0
+    )?;
+    writeln!(out, "hand-offs {}", s.handoffs)?;
+    let by_status: Vec<String> = s
+        .tickets
+        .by_status
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    writeln!(
+        out,
+        "tickets {} ({}), overdue {}",
+        s.tickets.total,
+        by_status.join(", "),
+        s.tickets.overdue
+    )?;
+    if s.csat.responses > 0 {
+        writeln!(
+            out,
+            "satisfaction {:.2}/5 from {} rating(s)",
+            s.csat.average, s.csat.responses
+        )?;
+    }
+    let mut intents: Vec<(&String, &i64)> = s.per_intent.iter().collect();
+    intents.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    writeln!(out, "\ntop intents:")?;
+    for (intent, n) in intents.iter().take(15) {
+        writeln!(out, "  {n:>6}  {intent}")?;
+    }
+    writeln!(out, "\nper day (in/out):")?;
+    for (day, channels) in &s.per_day {
+        let parts: Vec<String> = channels
+            .iter()
+            .map(|(c, (i, o))| format!("{c} {i}/{o}"))
+            .collect();
+        writeln!(out, "  {day}  {}", parts.join(", "))?;
+    }
+    Ok(())
 }
 
 fn print_layers(out: &mut impl Write, m: &layan::Match) -> std::io::Result<()> {

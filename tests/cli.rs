@@ -31,7 +31,11 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn chat_reads_piped_messages_and_exits_at_the_end() {
-    let out = layan(&["chat"], "halo\n2\ngmn cr bkin ijin usaha?\n");
+    let data = tempfile::tempdir().unwrap();
+    let out = layan(
+        &["chat", "--data", data.path().to_str().unwrap()],
+        "halo\n2\ngmn cr bkin ijin usaha?\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let s = stdout(&out);
     assert!(s.contains("> halo"), "{s}");
@@ -152,4 +156,60 @@ fn explain_shows_the_decision() {
     assert!(s.contains("normalised: saya mau buat nib bagaimana"), "{s}");
     assert!(s.contains("decision:   izin_usaha"), "{s}");
     assert!(s.contains("runners-up:"), "{s}");
+}
+
+#[test]
+fn pack_test_runs_the_conversations() {
+    let out = layan(&["pack", "test", "intents/perindag"], "");
+    assert!(out.status.success(), "{}", stdout(&out));
+    let s = stdout(&out);
+    assert!(
+        s.contains("ok   tests/aduan.toml — aduan lengkap sampai tiket"),
+        "{s}"
+    );
+    assert!(s.trim_end().ends_with(" passed, 0 failed"), "{s}");
+}
+
+#[test]
+fn stats_and_export_read_what_chat_stored() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let script = "#aduan\nBudi\n0812 3456 7890\n1\ntimbangan curang, NIK saya 1601235512900001\nlewati\nlewati\nya\nresep rendang\n";
+    assert!(layan(&["chat", "--data", d], script).status.success());
+
+    let stats = layan(&["stats", "--data", d, "--json"], "");
+    assert!(stats.status.success(), "{}", stderr(&stats));
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(v["messages_in"], 9);
+    assert!(v["messages_out"].as_i64().unwrap() >= 9);
+    assert_eq!(v["per_intent"]["fallback"], 1);
+    assert!((v["fallback_rate"].as_f64().unwrap() - 1.0 / 9.0).abs() < 1e-9);
+    assert_eq!(v["handoffs"], 0);
+    assert_eq!(v["tickets"]["total"], 1);
+    assert_eq!(v["csat"]["responses"], 0);
+
+    let csv = layan(&["export", "--data", d, "--format", "csv"], "");
+    let s = stdout(&csv);
+    assert!(s.starts_with("time,channel,user,direction,intent"), "{s}");
+    assert!(s.contains("0812 **** **90"), "phone masked: {s}");
+    assert!(s.contains("1601**********01"), "NIK masked: {s}");
+    assert!(!s.contains("1601235512900001"));
+    let raw = layan(&["export", "--data", d, "--unmasked"], "");
+    assert!(stdout(&raw).contains("1601235512900001"));
+    let since = layan(&["export", "--data", d, "--since", "2999-01-01"], "");
+    assert!(stdout(&since).is_empty());
+    let bad = layan(&["export", "--data", d, "--since", "kemarin dulu"], "");
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn stats_without_data_says_so() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = layan(&["stats", "--data", empty.path().to_str().unwrap()], "");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("holds no Layan data"),
+        "{}",
+        stderr(&out)
+    );
 }

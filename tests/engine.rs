@@ -49,12 +49,12 @@ async fn citizens_get_the_right_answer() {
         Case {
             input: "#tanya",
             intent: "tanya_petugas",
-            contains: "diteruskan ke petugas",
+            contains: "sambungkan dengan petugas",
         },
         Case {
             input: "#status ADU-2026-000123",
             intent: "status_tiket",
-            contains: "#status",
+            contains: "tidak ditemukan untuk nomor Anda",
         },
         Case {
             input: "tera ulang bayar ga?",
@@ -118,8 +118,8 @@ async fn citizens_get_the_right_answer() {
         },
     ];
     let engine = engine();
-    for c in cases {
-        let out = say(&engine, "warga-1", c.input).await;
+    for (i, c) in cases.iter().enumerate() {
+        let out = say(&engine, &format!("warga-{i}"), c.input).await;
         assert_eq!(out.intent, c.intent, "intent for {:?}", c.input);
         assert!(
             text(&out).contains(c.contains),
@@ -136,7 +136,8 @@ async fn every_answer_leads_back_to_the_menu() {
     let engine = engine();
     let pack = engine.pack();
     for intent in &pack.intents {
-        if intent.id == "menu" {
+        // Forms answer with their first question (and #batal) instead.
+        if intent.id == "menu" || intent.form.is_some() {
             continue;
         }
         let out = engine

@@ -148,7 +148,8 @@ fn the_bundled_pack_is_the_pack_on_disk() {
         ids(&bundled),
         "src/bundled.rs must list every file of intents/perindag"
     );
-    let files = std::fs::read_dir(dir.join("intents")).unwrap().count();
+    let files = std::fs::read_dir(dir.join("intents")).unwrap().count()
+        + std::fs::read_dir(dir.join("forms")).unwrap().count();
     assert_eq!(files + 1, layan::bundled::FILES.len());
 }
 

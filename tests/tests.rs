@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod cli;
+mod conversations;
 mod engine;
 mod pack_loading;
 mod properties;

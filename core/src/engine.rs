@@ -455,8 +455,14 @@ impl<'a> Turn<'a> {
             return self.form_step(&form_id).await;
         }
         if self.session.handoff == Some(crate::session::HandoffMode::AwaitingQuestion) {
-            self.enqueue_handoff(&text);
-            return Ok(());
+            // A button pressed instead of writing the question: it is a button.
+            let pressed = matches!(&self.inbound.content, Content::Payload(p) if self.pack().intent(p).is_some());
+            if pressed {
+                self.session.handoff = None;
+            } else {
+                self.enqueue_handoff(&text);
+                return Ok(());
+            }
         }
         let decided = match &self.inbound.content {
             Content::Payload(p) if self.pack().intent(p).is_some() || p == FALLBACK => chosen(p),
@@ -632,8 +638,7 @@ impl<'a> Turn<'a> {
                 if question.trim().is_empty() {
                     self.session.handoff = Some(crate::session::HandoffMode::AwaitingQuestion);
                     let text = self.render(&intent.reply, &vars);
-                    self.say(text, Vec::new());
-                    self.session.menu = buttons;
+                    self.say(text, buttons);
                 } else {
                     self.enqueue_handoff(&question);
                 }

@@ -47,6 +47,8 @@ pub mod clock;
 pub mod eval;
 pub mod matcher;
 pub mod normalise;
+pub mod packtest;
+pub mod privacy;
 pub mod render;
 pub mod session;
 pub mod slots;

@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use self::memory::MemoryStore;
-pub use self::redb::RedbStore;
+pub use self::redb::{BACKEND_MARKER, RedbStore};
 use crate::error::Result;
 use crate::message::Button;
 use crate::session::{SaveOutcome, Session, SessionKey};

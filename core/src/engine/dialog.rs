@@ -105,12 +105,17 @@ impl Turn<'_> {
     /// Asks slot `index`, after `before` (a re-ask or a digression's answer).
     fn ask(&mut self, form: &Form, index: usize, before: Option<String>) {
         let slot = &form.slots[index];
-        let mut text = before.map(|b| format!("{b}\n\n")).unwrap_or_default();
+        let mut text = before
+            .as_ref()
+            .map(|b| format!("{b}\n\n"))
+            .unwrap_or_default();
         text.push_str(&slot.prompt);
         if !slot.required {
             text.push_str(" (ketik *lewati* bila tidak ada)");
         }
-        text.push_str("\nKetik *#batal* untuk membatalkan.");
+        if index == 0 || before.is_some() {
+            text.push_str("\nKetik *#batal* untuk membatalkan.");
+        }
         let buttons = if slot.kind == SlotKind::Choice {
             slot.choices
                 .iter()
@@ -186,13 +191,27 @@ impl Turn<'_> {
             self.summary(&form, &st, None);
             return Ok(());
         };
+        // A command that starts a form, sent while one is open: say so, keep the form.
+        if let Some((intent, _)) = self.active.matcher.command(&text)
+            && self.pack().intent(intent).is_some_and(|i| i.form.is_some())
+        {
+            let before = format!(
+                "Anda sedang mengisi formulir {}. Ketik *#batal* bila ingin membatalkannya.",
+                form.title
+            );
+            let index = st.slot;
+            self.session.form = Some(st);
+            self.ask(&form, index, Some(before));
+            return Ok(());
+        }
         let today = clock::Local::at(self.now_ms, self.pack().office.utc_offset).day;
         let value = if !slot.required && is_skip(&text) {
             Some(String::new())
         } else {
             // A question asked mid-form is answered, and the form resumes.
+            let is_command = self.active.matcher.command(&text).is_some();
             let digress = matches!(self.inbound.content, Content::Text(_))
-                && (slot.kind != SlotKind::Text || looks_like_question(&text))
+                && (slot.kind != SlotKind::Text || looks_like_question(&text) || is_command)
                 && slots::parse(&slot, &self.inbound.content, today)
                     .is_none_or(|_| slot.kind == SlotKind::Text);
             if digress && self.digression(&form, &st, &text) {
@@ -255,11 +274,12 @@ impl Turn<'_> {
         let Some(intent) = pack.intent(&decision.best.intent) else {
             return false;
         };
+        let command = decision.best.layer == Layer::Command;
         if decision.is_fallback()
             || decision.best.score < 0.5
             || intent.form.is_some()
             || intent.action.is_some()
-            || intent.id == "menu"
+            || (intent.id == "menu" && !command)
         {
             return false;
         }

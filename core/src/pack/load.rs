@@ -690,6 +690,10 @@ fn parse_intent(
     }
 
     let keywords = parse_keywords(r, t, &what, normaliser);
+    let custom_action = t
+        .get("action")
+        .and_then(|v| v.get_ref().as_str())
+        .is_some_and(|a| matches!(super::Action::parse(a), super::Action::Custom(_)));
     let mut captures = HashSet::new();
     let mut patterns = Vec::new();
     let mut broken_patterns = false;
@@ -749,9 +753,12 @@ fn parse_intent(
             Ok(tpl) => {
                 for var in tpl.variables() {
                     // A broken pattern's captures are unknown: don't guess.
+                    // A custom action's variables are known only to its Rust code.
+                    let from_action = var.starts_with("action.") && custom_action;
                     if !OFFICE_VARIABLES.contains(&var)
                         && !captures.contains(var)
                         && !broken_patterns
+                        && !from_action
                     {
                         let names: Vec<&str> = OFFICE_VARIABLES
                             .iter()

@@ -1,0 +1,311 @@
+//! Conversations that remember: forms, tickets, hand-off, durability.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use layan::{
+    ActionContext, ActionError, ActionOutput, Direction, Engine, Inbound, MemoryStore, Pack,
+    RedbStore, SessionKey, Store, TicketStatus,
+};
+
+use crate::util::text;
+
+#[tokio::test]
+async fn the_reference_pack_passes_its_conversation_tests() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents/perindag");
+    let pack = Pack::load(&dir).unwrap();
+    let files = layan::packtest::read_tests(&dir).unwrap();
+    let results = layan::packtest::run(&pack, &files).await.unwrap();
+    assert!(results.len() >= 20, "only {} conversations", results.len());
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| format!("{}: {:?}", r.name, r.failures))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+async fn say(engine: &Engine, user: &str, t: &str) -> layan::Outcome {
+    engine
+        .handle_outcome(Inbound::text("test", user, t))
+        .await
+        .unwrap()
+}
+
+async fn file_complaint(engine: &Engine, user: &str) -> String {
+    for line in [
+        "#aduan",
+        "Budi",
+        "081234567890",
+        "1",
+        "timbangan di pasar curang",
+        "lewati",
+        "lewati",
+    ] {
+        say(engine, user, line).await;
+    }
+    say(engine, user, "ya").await.ticket.expect("a ticket")
+}
+
+#[tokio::test]
+async fn operators_change_tickets_and_citizens_are_notified() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = Engine::builder()
+        .pack(layan::bundled::pack().unwrap())
+        .shared_store(store.clone() as Arc<dyn Store>)
+        .build()
+        .unwrap();
+    let id = file_complaint(&engine, "ani").await;
+    let t = engine
+        .set_ticket_status(&id, TicketStatus::Diproses, "sari", "Dijadwalkan Kamis")
+        .await
+        .unwrap();
+    assert_eq!(t.history.len(), 2);
+    assert_eq!(t.history[1].actor, "sari");
+    let outbox = store.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(
+        (outbox[0].1.channel.as_str(), outbox[0].1.user.as_str()),
+        ("test", "ani")
+    );
+    assert!(outbox[0].1.text.contains("kini *diproses*"));
+
+    engine
+        .set_ticket_status(&id, TicketStatus::Selesai, "sari", "")
+        .await
+        .unwrap();
+    assert_eq!(say(&engine, "ani", "5").await.intent, "penilaian");
+    let stats = engine.stats().await.unwrap();
+    assert_eq!(stats.tickets.total, 1);
+    assert_eq!(stats.tickets.by_status["selesai"], 1);
+    assert_eq!(stats.csat.responses, 1);
+    assert!((stats.csat.average - 5.0).abs() < 1e-9);
+    assert!(stats.messages_in >= 9);
+    assert!(
+        engine
+            .set_ticket_status("ADU-2026-999999", TicketStatus::Selesai, "sari", "")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn one_conversation_is_handled_in_order_without_lost_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let engine = Engine::builder()
+        .pack(layan::bundled::pack().unwrap())
+        .shared_store(store.clone() as Arc<dyn Store>)
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = if i % 2 == 0 { "menu" } else { "izin usaha" };
+            engine
+                .handle(Inbound::text("test", "sama", t))
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        assert!(!t.await.unwrap().is_empty());
+    }
+    let session = store
+        .session(&SessionKey::new("test", "sama"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        session.version, 100,
+        "every message saved its session: no lost update"
+    );
+    let lines = store.transcript(0).await.unwrap();
+    assert_eq!(lines.len(), 200);
+    // Each message's reply directly follows it: messages never interleave.
+    for pair in lines.chunks(2) {
+        assert_eq!(pair[0].direction, Direction::In);
+        assert_eq!(pair[1].direction, Direction::Out);
+        assert_eq!(pair[0].intent, pair[1].intent);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_tickets_filed_at_once_get_unique_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..1_000 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.next_number("ADU-2026").await.unwrap()
+        }));
+    }
+    let mut numbers = std::collections::HashSet::new();
+    for t in tasks {
+        assert!(numbers.insert(t.await.unwrap()));
+    }
+    assert_eq!(numbers.len(), 1_000);
+}
+
+#[tokio::test]
+async fn custom_actions_answer_from_the_office_data() {
+    let pack = Pack::from_files([
+        (
+            "pack.toml",
+            "[pack]\nid = \"x\"\nname = \"X\"\nversion = \"1\"\nlanguage = \"id\"\n",
+        ),
+        (
+            "intents/a.toml",
+            r#"
+[[intent]]
+id = "cek_izin"
+patterns = ['izin (?P<nomor>\d{4,})']
+action = "cek_izin"
+reply = "Izin {nomor}: {action.status}."
+"#,
+        ),
+    ])
+    .unwrap();
+    let engine = Engine::builder()
+        .pack(pack.clone())
+        .action("cek_izin", |ctx: ActionContext| async move {
+            match ctx.values.get("nomor").map(String::as_str) {
+                Some("1234") => Ok(ActionOutput {
+                    vars: [("status".to_owned(), "sudah terbit".to_owned())].into(),
+                }),
+                _ => Err(ActionError("not in the register".to_owned())),
+            }
+        })
+        .build()
+        .unwrap();
+    assert_eq!(
+        text(&say(&engine, "u", "cek izin 1234").await),
+        "Izin 1234: sudah terbit."
+    );
+    assert!(text(&say(&engine, "u", "cek izin 9999").await).contains("sedang bermasalah"));
+
+    let unregistered = Engine::builder().pack(pack).build();
+    assert!(unregistered.unwrap_err().to_string().contains("cek_izin"));
+}
+
+#[test]
+fn another_backends_data_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("BACKEND"), "sled\n").unwrap();
+    let err = RedbStore::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("`sled` backend"), "{err}");
+}
+
+/// A `layan chat` child process on `data`, fed one line at a time.
+struct Chat {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Chat {
+    fn start(data: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_layan"))
+            .args([
+                "chat",
+                "--data",
+                data.to_str().unwrap(),
+                "--user",
+                "warga-9",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Sends `line` and waits until the reply contains `expect`.
+    fn say(&mut self, line: &str, expect: &str) -> String {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut seen = String::new();
+        loop {
+            let l = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no {expect:?} after {line:?}; saw:\n{seen}"));
+            seen.push_str(&l);
+            seen.push('\n');
+            if l.contains(expect) {
+                return seen;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_form_survives_sigkill_and_continues_after_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut chat = Chat::start(data.path());
+    chat.say("#aduan", "Siapa nama Anda?");
+    chat.say("Budi", "Nomor HP");
+    chat.say("0812 3456 7890", "Aduan Anda tentang apa?");
+    // The reply to the last answer was printed, so it was committed: kill hard.
+    chat.child.kill().unwrap(); // SIGKILL on Unix
+    chat.child.wait().unwrap();
+
+    let mut chat = Chat::start(data.path());
+    chat.say("2", "Ceritakan kejadiannya");
+    chat.say("harga minyak goreng di atas HET", "lokasi kejadian");
+    chat.say("lewati", "foto bukti");
+    chat.say("lewati", "Sudah benar?");
+    let done = chat.say("ya", "#status ADU-2026-");
+    assert!(done.contains("Terima kasih, Budi"), "{done}");
+    drop(chat.stdin);
+    chat.child.wait().unwrap();
+
+    // Tickets and transcript are intact: both runs are in it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = RedbStore::open(data.path()).unwrap();
+    let tickets = rt.block_on(store.tickets()).unwrap();
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0].fields["nama"], "Budi");
+    assert_eq!(tickets[0].fields["kategori"], "Harga tidak wajar");
+    let lines = rt.block_on(store.transcript(0)).unwrap();
+    let said: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.direction == Direction::In)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "#aduan",
+            "Budi",
+            "0812 3456 7890",
+            "2",
+            "harga minyak goreng di atas HET",
+            "lewati",
+            "lewati",
+            "ya"
+        ]
+    );
+}
