@@ -110,5 +110,72 @@ fn scale(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, normalise, matcher_layers, handle_perindag, scale);
+fn durable(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = layan::RedbStore::open(dir.path()).unwrap();
+    let engine = Engine::builder()
+        .pack(layan::bundled::pack().unwrap())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("durable");
+    g.sample_size(50);
+    g.bench_function("handle redb lone citizen", |b| {
+        b.to_async(&rt).iter(|| async {
+            engine
+                .handle(Inbound::text(
+                    "bench",
+                    "warga",
+                    black_box("gmn cara bikin izin usaha?"),
+                ))
+                .await
+                .unwrap()
+        })
+    });
+    // A form turn: one invalid phone number, re-asked, never leaving the slot.
+    rt.block_on(async {
+        for t in ["#aduan", "Budi"] {
+            engine
+                .handle(Inbound::text("bench", "pelapor", t))
+                .await
+                .unwrap();
+        }
+    });
+    g.bench_function("form turn redb", |b| {
+        b.to_async(&rt).iter(|| async {
+            engine
+                .handle(Inbound::text("bench", "pelapor", black_box("12")))
+                .await
+                .unwrap()
+        })
+    });
+    let key = layan::SessionKey::new("bench", "cas");
+    g.bench_function("store CAS write redb", |b| {
+        b.to_async(&rt).iter(|| async {
+            use layan::Store;
+            let mut session = store.session(&key).await.unwrap().unwrap_or_default();
+            session.last_seen_ms += 1;
+            let changes = layan::Changes {
+                session: Some((key.clone(), session)),
+                ..layan::Changes::default()
+            };
+            store.commit(changes).await.unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    normalise,
+    matcher_layers,
+    handle_perindag,
+    scale,
+    durable
+);
 criterion_main!(benches);

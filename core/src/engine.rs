@@ -5,6 +5,7 @@ mod dialog;
 mod operator;
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -800,8 +801,10 @@ impl<'a> Turn<'a> {
         let latency = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         for r in &self.replies {
             let mut text = r.text().to_owned();
-            for (i, b) in r.options().iter().enumerate() {
-                text.push_str(&format!("\n[{}] {}", i + 1, b.title));
+            if let Reply::Buttons { buttons, .. } = r {
+                for (i, b) in buttons.iter().enumerate() {
+                    let _ = write!(text, "\n[{}] {}", i + 1, b.title);
+                }
             }
             lines.push(TranscriptEntry {
                 latency_us: Some(latency),
@@ -816,8 +819,6 @@ impl<'a> Turn<'a> {
                 .count(format!("out:{day}:{channel}"), self.replies.len() as i64);
         }
         self.changes.count(format!("intent:{}", self.intent), 1);
-        self.changes
-            .count(format!("intent_day:{day}:{}", self.intent), 1);
         self.session.last_seen_ms = now.max(self.session.last_seen_ms);
         self.changes.session = Some((self.key.clone(), self.session));
         let outcome = Outcome {

@@ -260,7 +260,7 @@ impl Matcher {
 
         // Scores per intent in plain arrays; `Match` values are built only
         // for the few intents a decision reports.
-        let mut scores: HashMap<u32, [f32; 3]> = HashMap::new();
+        let mut scores: similarity::IntentMap<[f32; 3]> = similarity::IntentMap::default();
         const KW: usize = 0;
         const PAT: usize = 1;
         const SIM: usize = 2;

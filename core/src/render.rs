@@ -334,7 +334,15 @@ pub fn resolve_choice(input: &str, options: &[Button]) -> Option<usize> {
     if let Some(n) = choice_number(input) {
         return (1..=options.len()).contains(&n).then(|| n - 1);
     }
-    // The option's title, possibly with a typo.
+    // The option's title, possibly with a typo: not much longer than the longest title.
+    let longest = options
+        .iter()
+        .map(|b| b.title.chars().count())
+        .max()
+        .unwrap_or(0);
+    if input.trim().chars().count() > longest + longest / 5 + 4 {
+        return None;
+    }
     let said = fold_chars(input)
         .split_whitespace()
         .collect::<Vec<_>>()

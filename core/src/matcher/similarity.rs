@@ -3,7 +3,7 @@
 //!
 //! Each example becomes a sparse TF-IDF vector in two blocks, each scaled to
 //! unit length: word features (words, their stems, word bigrams) and
-//! character 3–5-grams inside words (typo tolerance). An intent also gets a
+//! character 3–4-grams inside words (typo tolerance). An intent also gets a
 //! centroid document, the normalised sum of its examples. A query is scored
 //! only against documents that share a feature with it (the index, not a
 //! scan), and an intent's score blends its best example with its centroid.
@@ -27,6 +27,9 @@ const EXAMPLE_SHARE: f32 = 0.6;
 /// the cost grow with the pack. Packs smaller than this are scored exactly.
 const MAX_POSTINGS: usize = 512;
 
+/// Up to this many documents, scores are accumulated densely.
+const DENSE_DOCS: usize = 4_096;
+
 /// Feature keys are already hashes: use them as they are.
 #[derive(Default)]
 pub(crate) struct IdentityHasher(u64);
@@ -43,9 +46,15 @@ impl Hasher for IdentityHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
     }
+    fn write_u32(&mut self, n: u32) {
+        // Spread small indices over the table's high bits.
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 type FeatureMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+/// A map keyed by intent index, hashed as it is.
+pub(crate) type IntentMap<V> = HashMap<u32, V, BuildHasherDefault<IdentityHasher>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct SimilarityIndex {
@@ -152,14 +161,39 @@ impl SimilarityIndex {
     /// Scores every intent that shares a feature with `words`, as
     /// `(intent, score)` in no particular order.
     pub(crate) fn scores(&self, words: &[String]) -> Vec<(u32, f32)> {
-        let query = self.weigh(features(words));
+        // One look-up per feature: its IDF (or the unknown-word weight) and postings.
+        let counts = features(words);
+        let mut found: Vec<Option<&Feature>> = Vec::with_capacity(counts.len());
+        let raw: Sparse = counts
+            .into_iter()
+            .map(|(h, c)| {
+                let f = self.features.get(&h);
+                found.push(f);
+                let idf = match f {
+                    Some(f) => f.idf,
+                    None if is_word(h) => self.oov_idf,
+                    None => 0.0,
+                };
+                (h, (1.0 + c.ln().max(0.0)) * idf)
+            })
+            .collect();
+        let query = normalise_blocks_keep(raw);
         let mut acc = vec![0.0f32; self.docs.len()];
+        // Small packs: accumulate densely and scan every document once at
+        // the end; large packs: remember which documents were touched.
+        let dense = self.docs.len() <= DENSE_DOCS;
         let mut touched = Vec::new();
-        for (h, qw) in &query {
-            let Some(f) = self.features.get(h) else {
+        for ((_, qw), f) in query.iter().zip(&found) {
+            let Some(f) = f else {
                 continue;
             };
-            if f.postings.len() > MAX_POSTINGS {
+            if *qw == 0.0 || f.postings.len() > MAX_POSTINGS {
+                continue;
+            }
+            if dense {
+                for &(doc, dw) in &f.postings {
+                    acc[doc as usize] += qw * dw;
+                }
                 continue;
             }
             for &(doc, dw) in &f.postings {
@@ -169,6 +203,9 @@ impl SimilarityIndex {
                 }
                 *slot += qw * dw;
             }
+        }
+        if dense {
+            touched.extend((0..acc.len() as u32).filter(|&d| acc[d as usize] != 0.0));
         }
         // Per intent: best example, and centroid.
         let mut best = vec![(0.0f32, 0.0f32); self.intents];
@@ -245,7 +282,7 @@ fn features(words: &[String]) -> Sparse {
         bounds.extend(padded.char_indices().map(|(i, _)| i));
         bounds.push(padded.len());
         let chars = bounds.len() - 1;
-        for n in 3..=5 {
+        for n in 3..=4 {
             if chars < n {
                 break;
             }
@@ -266,16 +303,35 @@ fn features(words: &[String]) -> Sparse {
     merged
 }
 
-fn normalise_blocks(mut v: Sparse) -> Sparse {
+/// Like [`normalise_blocks`], but keeps zero-weight entries so that the
+/// result stays aligned with its input.
+fn normalise_blocks_keep(mut v: Sparse) -> Sparse {
+    let (nw, nc) = block_norms(&v);
+    for (h, w) in &mut v {
+        let (n, share) = if is_word(*h) {
+            (nw, WORD_SHARE)
+        } else {
+            (nc, 1.0 - WORD_SHARE)
+        };
+        *w = if n > 0.0 { *w / n * share.sqrt() } else { 0.0 };
+    }
+    v
+}
+
+fn block_norms(v: &Sparse) -> (f32, f32) {
     let (mut nw, mut nc) = (0.0f32, 0.0f32);
-    for (h, w) in &v {
+    for (h, w) in v {
         if is_word(*h) {
             nw += w * w;
         } else {
             nc += w * w;
         }
     }
-    let (nw, nc) = (nw.sqrt(), nc.sqrt());
+    (nw.sqrt(), nc.sqrt())
+}
+
+fn normalise_blocks(mut v: Sparse) -> Sparse {
+    let (nw, nc) = block_norms(&v);
     v.retain_mut(|(h, w)| {
         let (n, share) = if is_word(*h) {
             (nw, WORD_SHARE)

@@ -49,15 +49,20 @@ impl Store for MemoryStore {
     async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
         let mut d = self.data();
         let mut version = 0;
-        if let Some((key, session)) = &changes.session {
-            let current = d.sessions.get(key).map_or(0, |s| s.version);
+        if let Some((key, mut session)) = changes.session {
+            let slot = d.sessions.get_mut(&key);
+            let current = slot.as_ref().map_or(0, |s| s.version);
             if current != session.version {
                 return Ok(SaveOutcome::Conflict);
             }
             version = current + 1;
-            let mut stored = session.clone();
-            stored.version = version;
-            d.sessions.insert(key.clone(), stored);
+            session.version = version;
+            match slot {
+                Some(stored) => *stored = session,
+                None => {
+                    d.sessions.insert(key, session);
+                }
+            }
         }
         d.transcript.extend(changes.transcript);
         for t in changes.tickets {
