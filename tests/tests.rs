@@ -5,6 +5,7 @@ mod accuracy;
 mod cli;
 mod conversations;
 mod engine;
+mod http_action;
 mod pack_loading;
 mod properties;
 mod util;

@@ -97,6 +97,7 @@ struct Inner {
     actions: HashMap<String, Arc<dyn CustomAction>>,
     locks: Mutex<HashMap<SessionKey, Weak<tokio::sync::Mutex<()>>>>,
     clock: Clock,
+    http: reqwest::Client,
 }
 
 /// A pack with everything derived from it at load time.
@@ -206,6 +207,10 @@ impl EngineBuilder {
                 actions: self.actions,
                 locks: Mutex::new(HashMap::new()),
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
+                http: reqwest::Client::builder()
+                    .user_agent(concat!("layan/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| Error::Config(format!("http client: {e}")))?,
             }),
         })
     }
@@ -666,6 +671,16 @@ impl<'a> Turn<'a> {
                     }
                 }
             }
+            Some(Action::Http(spec)) => {
+                let ctx = self.action_context(Some(&intent.id), None, vars.clone());
+                match self.run_http(spec, ctx).await {
+                    Ok(fields) => vars.extend(fields),
+                    Err(()) => {
+                        self.say(builtin::ACTION_FAILED, buttons);
+                        return Ok(());
+                    }
+                }
+            }
             Some(Action::Reply | Action::TicketCreate) | None => {}
         }
         let text = self.render(&intent.reply, &vars);
@@ -712,6 +727,82 @@ impl<'a> Turn<'a> {
                 Err(())
             }
         }
+    }
+
+    /// POSTs the context as JSON to `spec.url`, retrying connection errors,
+    /// timeouts and 5xx with backoff; the answer's top-level fields become
+    /// `http.FIELD` variables.
+    async fn run_http(
+        &mut self,
+        spec: &crate::pack::HttpAction,
+        ctx: ActionContext,
+    ) -> std::result::Result<BTreeMap<String, String>, ()> {
+        let body = serde_json::json!({
+            "pack": self.pack().meta.id,
+            "intent": ctx.intent,
+            "form": ctx.form,
+            "channel": ctx.channel,
+            "user": ctx.user,
+            "values": ctx.values,
+            "text": ctx.text,
+        });
+        let client = &self.engine.inner.http;
+        let timeout = std::time::Duration::from_secs(spec.timeout_seconds);
+        let mut last_error = String::new();
+        for attempt in 0..=spec.retries {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt.min(5))).await;
+            }
+            let sent = client
+                .post(&spec.url)
+                .timeout(timeout)
+                .json(&body)
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    last_error = format!("request failed: {e}");
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status.is_server_error() {
+                last_error = format!("server answered {status}");
+                continue;
+            }
+            if !status.is_success() {
+                last_error = format!("server answered {status}");
+                break;
+            }
+            match response.json::<serde_json::Value>().await {
+                Ok(serde_json::Value::Object(map)) => {
+                    return Ok(map
+                        .into_iter()
+                        .filter_map(|(k, v)| {
+                            let v = match v {
+                                serde_json::Value::String(s) => s,
+                                serde_json::Value::Number(n) => n.to_string(),
+                                serde_json::Value::Bool(b) => b.to_string(),
+                                _ => return None,
+                            };
+                            Some((format!("http.{k}"), v))
+                        })
+                        .collect());
+                }
+                Ok(_) => {
+                    last_error = "the answer is not a JSON object".to_owned();
+                    break;
+                }
+                Err(e) => {
+                    last_error = format!("the answer is not JSON: {e}");
+                    break;
+                }
+            }
+        }
+        tracing::warn!(target: "layan_core::action", url = %spec.url, error = %last_error, "http action failed");
+        self.changes.count("action_failed:http", 1);
+        Err(())
     }
 
     fn fallback(&mut self, decision: &Decision) {

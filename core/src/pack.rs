@@ -212,13 +212,32 @@ pub enum Action {
     TicketStatus,
     /// Put the conversation in the operator queue.
     Handoff,
+    /// POST the values as JSON to the office's own system; the fields of
+    /// its JSON answer become `{http.FIELD}` in the reply.
+    Http(HttpAction),
     /// A Rust action registered on the engine builder under this name.
     Custom(String),
+}
+
+/// Where and how the `http` action posts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAction {
+    /// The URL to POST to.
+    pub url: String,
+    /// Seconds before one attempt gives up.
+    pub timeout_seconds: u64,
+    /// Further attempts after a failed one (connection error, timeout, 5xx).
+    pub retries: u32,
 }
 
 impl Action {
     fn parse(s: &str) -> Self {
         match s {
+            "http" => Self::Http(HttpAction {
+                url: String::new(),
+                timeout_seconds: 10,
+                retries: 2,
+            }),
             "reply" => Self::Reply,
             "ticket.create" => Self::TicketCreate,
             "ticket.status" => Self::TicketStatus,

@@ -386,6 +386,17 @@ impl Turn<'_> {
                     }
                 }
             }
+            Action::Http(spec) => {
+                let ctx = self.action_context(None, Some(&form.id), st.values.clone());
+                match self.run_http(spec, ctx).await {
+                    Ok(fields) => vars.extend(fields),
+                    Err(()) => {
+                        let menu = self.menu_button();
+                        self.say(builtin::ACTION_FAILED, menu);
+                        return Ok(());
+                    }
+                }
+            }
             Action::Reply | Action::TicketStatus => {}
         }
         let text = self.render(&form.reply, &vars);

@@ -598,8 +598,8 @@ fn parse_hours(text: &str) -> Option<(u32, u32)> {
 }
 
 const INTENT_FIELDS: &[&str] = &[
-    "form", "action", "id", "title", "commands", "keywords", "patterns", "examples", "reply",
-    "buttons",
+    "form", "action", "http", "id", "title", "commands", "keywords", "patterns", "examples",
+    "reply", "buttons",
 ];
 
 fn parse_intent_file(
@@ -694,6 +694,7 @@ fn parse_intent(
         .get("action")
         .and_then(|v| v.get_ref().as_str())
         .is_some_and(|a| matches!(super::Action::parse(a), super::Action::Custom(_)));
+    let http_action = t.get("action").and_then(|v| v.get_ref().as_str()) == Some("http");
     let mut captures = HashSet::new();
     let mut patterns = Vec::new();
     let mut broken_patterns = false;
@@ -754,7 +755,8 @@ fn parse_intent(
                 for var in tpl.variables() {
                     // A broken pattern's captures are unknown: don't guess.
                     // A custom action's variables are known only to its Rust code.
-                    let from_action = var.starts_with("action.") && custom_action;
+                    let from_action = (var.starts_with("action.") && custom_action)
+                        || (var.starts_with("http.") && http_action);
                     if !OFFICE_VARIABLES.contains(&var)
                         && !captures.contains(var)
                         && !broken_patterns
@@ -804,7 +806,7 @@ fn parse_intent(
     let form = r.string(t, "form", false, &what);
     let action = r
         .string(t, "action", false, &what)
-        .map(|(a, _)| super::Action::parse(&a));
+        .map(|(a, _)| http_details(r, t, super::Action::parse(&a), &what, &id_span));
     if matches!(action, Some(super::Action::TicketCreate)) {
         r.problem(
             id_span.clone(),
@@ -955,6 +957,7 @@ fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
 }
 
 const FORM_FIELDS: &[&str] = &[
+    "http",
     "id",
     "title",
     "confirm",
@@ -1028,6 +1031,7 @@ fn parse_form(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>) -> Option<super::
     let on_complete = r
         .string(t, "on_complete", false, &what)
         .map_or(super::Action::Reply, |(a, _)| super::Action::parse(&a));
+    let on_complete = http_details(r, t, on_complete, &what, &id_span);
     if on_complete == super::Action::TicketStatus {
         r.problem(
             id_span.clone(),
@@ -1226,4 +1230,54 @@ fn parse_slot(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, form: &str) -> Op
             .map_or(3, |n| n as u32),
         name,
     })
+}
+
+/// Reads the `http = { url, timeout_seconds, retries }` table of an `http`
+/// action; other actions must not have one.
+fn http_details(
+    r: &mut Reader<'_>,
+    t: &DeTable<'_>,
+    action: super::Action,
+    what: &str,
+    at: &Range<usize>,
+) -> super::Action {
+    let super::Action::Http(mut spec) = action else {
+        if let Some(v) = t.get("http") {
+            r.problem(
+                v.span(),
+                format!("`http` on {what} whose action is not http"),
+                Some("remove it, or set the action to \"http\"".to_owned()),
+            );
+        }
+        return action;
+    };
+    let Some(h) = r.table(t, "http") else {
+        r.problem(
+            at.clone(),
+            format!("{what} uses the http action without an `http` table"),
+            Some("add http = { url = \"https://…\" }".to_owned()),
+        );
+        return super::Action::Http(spec);
+    };
+    r.check_keys(h, &["url", "timeout_seconds", "retries"], "an http action");
+    match r.string(h, "url", true, "an http action") {
+        Some((url, _)) if url.starts_with("http://") || url.starts_with("https://") => {
+            spec.url = url
+        }
+        Some((url, span)) => {
+            r.problem(
+                span,
+                format!("http url `{url}` must start with http:// or https://"),
+                None,
+            );
+        }
+        None => {}
+    }
+    if let Some(n) = r.number(h, "timeout_seconds", 1.0..120.0, "an http action") {
+        spec.timeout_seconds = n as u64;
+    }
+    if let Some(n) = r.number(h, "retries", 0.0..10.0, "an http action") {
+        spec.retries = n as u32;
+    }
+    super::Action::Http(spec)
 }
