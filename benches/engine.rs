@@ -111,21 +111,37 @@ fn scale(c: &mut Criterion) {
 }
 
 fn durable(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    durable_on(
+        c,
+        "redb",
+        layan::open_store(layan::Backend::Redb, dir.path()).unwrap(),
+    );
+    #[cfg(feature = "sled")]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        durable_on(
+            c,
+            "sled",
+            layan::open_store(layan::Backend::Sled, dir.path()).unwrap(),
+        );
+    }
+}
+
+fn durable_on(c: &mut Criterion, backend: &str, store: std::sync::Arc<dyn layan::Store>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = layan::RedbStore::open(dir.path()).unwrap();
     let engine = Engine::builder()
         .pack(layan::bundled::pack().unwrap())
-        .store(store.clone())
+        .shared_store(store.clone())
         .build()
         .unwrap();
-    let mut g = c.benchmark_group("durable");
+    let mut g = c.benchmark_group(format!("durable {backend}"));
     g.sample_size(50);
-    g.bench_function("handle redb lone citizen", |b| {
+    g.bench_function("handle lone citizen", |b| {
         b.to_async(&rt).iter(|| async {
             engine
                 .handle(Inbound::text(
@@ -137,7 +153,7 @@ fn durable(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    // A form turn: one invalid phone number, re-asked, never leaving the slot.
+    // A form turn: an invalid phone number, re-asked, never leaving the slot.
     rt.block_on(async {
         for t in ["#aduan", "Budi"] {
             engine
@@ -146,7 +162,7 @@ fn durable(c: &mut Criterion) {
                 .unwrap();
         }
     });
-    g.bench_function("form turn redb", |b| {
+    g.bench_function("form turn", |b| {
         b.to_async(&rt).iter(|| async {
             engine
                 .handle(Inbound::text("bench", "pelapor", black_box("12")))
@@ -155,9 +171,8 @@ fn durable(c: &mut Criterion) {
         })
     });
     let key = layan::SessionKey::new("bench", "cas");
-    g.bench_function("store CAS write redb", |b| {
+    g.bench_function("store CAS write", |b| {
         b.to_async(&rt).iter(|| async {
-            use layan::Store;
             let mut session = store.session(&key).await.unwrap().unwrap_or_default();
             session.last_seen_ms += 1;
             let changes = layan::Changes {

@@ -1,12 +1,13 @@
 //! Load run: many citizens at once against `engine.handle` on the durable
 //! redb store. Prints messages per second and latency percentiles.
 //!
-//! `cargo bench --bench load` (64 citizens, 5 s); `LAYAN_LOAD_CITIZENS` and
-//! `LAYAN_LOAD_SECONDS` change that. Results go in `benches/RESULTS.md`.
+//! `cargo bench --bench load` (64 citizens, 5 s, redb); `LAYAN_LOAD_CITIZENS`,
+//! `LAYAN_LOAD_SECONDS` and `LAYAN_LOAD_BACKEND=sled` (with `--features sled`)
+//! change that. Results go in `benches/RESULTS.md`.
 
 use std::time::{Duration, Instant};
 
-use layan::{Engine, Inbound, RedbStore};
+use layan::{Engine, Inbound};
 
 const MESSAGES: &[&str] = &[
     "gmn cara bikin izin usaha?",
@@ -39,10 +40,14 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path()).unwrap();
+    let backend: layan::Backend = std::env::var("LAYAN_LOAD_BACKEND")
+        .unwrap_or_else(|_| "redb".to_owned())
+        .parse()
+        .unwrap();
+    let store = layan::open_store(backend, dir.path()).unwrap();
     let engine = Engine::builder()
         .pack(layan::bundled::pack().unwrap())
-        .store(store)
+        .shared_store(store)
         .build()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -76,7 +81,7 @@ fn main() {
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
-        "load: {citizens} citizens, {} messages in {elapsed:.1} s = {:.0} messages/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "load ({backend:?}): {citizens} citizens, {} messages in {elapsed:.1} s = {:.0} messages/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         lat.len(),
         lat.len() as f64 / elapsed,
         pct(0.50).as_secs_f64() * 1e3,

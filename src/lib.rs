@@ -18,6 +18,49 @@
 pub mod bundled;
 pub mod chat;
 
+use std::path::Path;
+use std::sync::Arc;
+
+/// The embedded store backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// redb: the default (durable fsync commits, atomic transactions).
+    #[default]
+    Redb,
+    /// sled: needs the `sled` cargo feature.
+    Sled,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "redb" => Ok(Self::Redb),
+            "sled" => Ok(Self::Sled),
+            other => Err(format!("unknown backend `{other}` (redb or sled)")),
+        }
+    }
+}
+
+/// Opens the embedded store `backend` in folder `dir`.
+///
+/// # Errors
+/// The folder holds another backend's data, cannot be opened, or sled was
+/// asked for in a build without the `sled` feature.
+pub fn open_store(backend: Backend, dir: &Path) -> layan_core::Result<Arc<dyn layan_core::Store>> {
+    match backend {
+        Backend::Redb => Ok(Arc::new(layan_core::RedbStore::open(dir)?)),
+        #[cfg(feature = "sled")]
+        Backend::Sled => Ok(Arc::new(layan_core::SledStore::open(dir)?)),
+        #[cfg(not(feature = "sled"))]
+        Backend::Sled => Err(layan_core::Error::Config(
+            "this layan was built without sled: rebuild with `--features sled`".to_owned(),
+        )),
+    }
+}
+
 pub use layan_core::*;
 
 /// The README's code blocks, compiled and run as doc-tests.

@@ -32,6 +32,9 @@ enum Command {
         /// The embedded store's folder: conversations, tickets and the transcript live here.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// The embedded store: redb (default) or sled (a build with `--features sled`).
+        #[arg(long, default_value = "redb")]
+        backend: layan::Backend,
         /// Print intent, layer and score under each reply.
         #[arg(long, short)]
         verbose: bool,
@@ -53,6 +56,9 @@ enum Command {
         /// The embedded store's folder.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// The embedded store: redb or sled.
+        #[arg(long, default_value = "redb")]
+        backend: layan::Backend,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -62,6 +68,9 @@ enum Command {
         /// The embedded store's folder.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// The embedded store: redb or sled.
+        #[arg(long, default_value = "redb")]
+        backend: layan::Backend,
         /// csv or jsonl.
         #[arg(long, default_value = "jsonl")]
         format: ExportFormat,
@@ -167,12 +176,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pack,
             user,
             data,
+            backend,
             verbose,
         } => {
             let pack = pack.load()?;
-            let store = layan::RedbStore::open(&data)
+            let store = layan::open_store(backend, &data)
                 .with_context(|| format!("cannot open the store in {}", data.display()))?;
-            let engine = Engine::builder().pack(pack).store(store).build()?;
+            let engine = Engine::builder().pack(pack).shared_store(store).build()?;
             let stdin = std::io::stdin();
             let opts = layan::chat::ChatOptions {
                 user,
@@ -254,8 +264,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Stats { data, json } => {
-            let engine = open_engine(&data)?;
+        Command::Stats {
+            data,
+            backend,
+            json,
+        } => {
+            let engine = open_engine(backend, &data)?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -269,11 +283,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Export {
             data,
+            backend,
             format,
             since,
             unmasked,
         } => {
-            let engine = open_engine(&data)?;
+            let engine = open_engine(backend, &data)?;
             let offset = engine.pack().office.utc_offset;
             let since_ms = match since {
                 Some(d) => {
@@ -404,18 +419,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// An engine over the store in `data` with the bundled pack, for reading.
-fn open_engine(data: &Path) -> anyhow::Result<Engine> {
+fn open_engine(backend: layan::Backend, data: &Path) -> anyhow::Result<Engine> {
     if !data.join(layan::store::BACKEND_MARKER).exists() {
         anyhow::bail!(
             "{} holds no Layan data (run `layan chat` or `layan serve` first, or give --data)",
             data.display()
         );
     }
-    let store = layan::RedbStore::open(data)
+    let store = layan::open_store(backend, data)
         .with_context(|| format!("cannot open the store in {}", data.display()))?;
     Ok(Engine::builder()
         .pack(layan::bundled::pack()?)
-        .store(store)
+        .shared_store(store)
         .build()?)
 }
 

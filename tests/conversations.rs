@@ -209,7 +209,7 @@ struct Chat {
 }
 
 impl Chat {
-    fn start(data: &std::path::Path) -> Self {
+    fn start(data: &std::path::Path, backend: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_layan"))
             .args([
                 "chat",
@@ -217,6 +217,8 @@ impl Chat {
                 data.to_str().unwrap(),
                 "--user",
                 "warga-9",
+                "--backend",
+                backend,
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -260,9 +262,36 @@ impl Chat {
 }
 
 #[test]
-fn a_form_survives_sigkill_and_continues_after_restart() {
+fn a_form_survives_sigkill_and_continues_after_restart_redb() {
+    sigkill_then_continue("redb", |dir| {
+        layan::open_store(layan::Backend::Redb, dir).unwrap()
+    });
+}
+
+#[cfg(feature = "sled")]
+#[test]
+fn a_form_survives_sigkill_and_continues_after_restart_sled() {
+    sigkill_then_continue("sled", |dir| {
+        layan::open_store(layan::Backend::Sled, dir).unwrap()
+    });
+}
+
+#[test]
+fn the_other_backends_folder_is_refused_by_the_cli() {
     let data = tempfile::tempdir().unwrap();
-    let mut chat = Chat::start(data.path());
+    std::fs::write(data.path().join("BACKEND"), "sled\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_layan"))
+        .args(["chat", "--data", data.path().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`sled` backend"));
+}
+
+fn sigkill_then_continue(backend: &str, open: impl Fn(&std::path::Path) -> Arc<dyn Store>) {
+    let data = tempfile::tempdir().unwrap();
+    let mut chat = Chat::start(data.path(), backend);
     chat.say("#aduan", "Siapa nama Anda?");
     chat.say("Budi", "Nomor HP");
     chat.say("0812 3456 7890", "Aduan Anda tentang apa?");
@@ -270,7 +299,7 @@ fn a_form_survives_sigkill_and_continues_after_restart() {
     chat.child.kill().unwrap(); // SIGKILL on Unix
     chat.child.wait().unwrap();
 
-    let mut chat = Chat::start(data.path());
+    let mut chat = Chat::start(data.path(), backend);
     chat.say("2", "Ceritakan kejadiannya");
     chat.say("harga minyak goreng di atas HET", "lokasi kejadian");
     chat.say("lewati", "foto bukti");
@@ -281,10 +310,12 @@ fn a_form_survives_sigkill_and_continues_after_restart() {
     chat.child.wait().unwrap();
 
     // Tickets and transcript are intact: both runs are in it.
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
         .build()
         .unwrap();
-    let store = RedbStore::open(data.path()).unwrap();
+    let store = open(data.path());
     let tickets = rt.block_on(store.tickets()).unwrap();
     assert_eq!(tickets.len(), 1);
     assert_eq!(tickets[0].fields["nama"], "Budi");

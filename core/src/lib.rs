@@ -67,6 +67,8 @@ pub use pack::{
     PackMeta, Settings, Slot, SlotKind, Source, Template, TemplateError,
 };
 pub use session::{FormState, HandoffMode, SaveOutcome, Session, SessionKey};
+#[cfg(feature = "sled")]
+pub use store::SledStore;
 pub use store::{
     Changes, Direction, Handoff, HandoffState, MemoryStore, OutboxMessage, RedbStore, StatusChange,
     Store, Ticket, TicketStatus, TranscriptEntry,
@@ -90,6 +92,19 @@ mod tests {
         crate::store::suite::run(|| {
             let dir = tempfile::tempdir().unwrap();
             let store = crate::RedbStore::open(dir.path()).unwrap();
+            dirs.lock().unwrap().push(dir);
+            store
+        })
+        .await;
+    }
+
+    #[cfg(feature = "sled")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sled_store_passes_the_store_suite() {
+        let dirs = std::sync::Mutex::new(Vec::new());
+        crate::store::suite::run(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = crate::store::SledStore::open(dir.path()).unwrap();
             dirs.lock().unwrap().push(dir);
             store
         })

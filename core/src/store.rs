@@ -11,6 +11,8 @@
 
 mod memory;
 mod redb;
+#[cfg(feature = "sled")]
+mod sled;
 pub mod suite;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::memory::MemoryStore;
 pub use self::redb::{BACKEND_MARKER, RedbStore};
+#[cfg(feature = "sled")]
+pub use self::sled::SledStore;
 use crate::error::Result;
 use crate::message::Button;
 use crate::session::{SaveOutcome, Session, SessionKey};

@@ -1,0 +1,361 @@
+//! The sled store (cargo feature `sled`), for those who want it.
+//!
+//! Same shape as the redb store: one writer thread takes whatever change
+//! sets have queued, applies each in its own sled transaction across all
+//! trees (so a change set is atomic, and a conflicting one writes nothing),
+//! then flushes once for the group and only then answers the callers. The
+//! writer is the only thread that flushes: concurrent `flush_async` calls
+//! can deadlock (sled issue #1308). Known upstream limits apply: sled's
+//! flush on Linux uses `sync_file_range`, which is not power-loss safe, and
+//! it uses about three times the disk of redb. redb remains the default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use tokio::sync::oneshot;
+
+use super::redb::claim_folder;
+use super::{Changes, Handoff, OutboxMessage, Store, Ticket, TranscriptEntry};
+use crate::error::{Error, Result};
+use crate::session::{SaveOutcome, Session, SessionKey};
+
+const TREES: [&str; 7] = [
+    "sessions",
+    "tickets",
+    "handoffs",
+    "transcript",
+    "counters",
+    "sequences",
+    "outbox",
+];
+const SESSIONS: usize = 0;
+const TICKETS: usize = 1;
+const HANDOFFS: usize = 2;
+const TRANSCRIPT: usize = 3;
+const COUNTERS: usize = 4;
+const SEQUENCES: usize = 5;
+const OUTBOX: usize = 6;
+const MAX_GROUP: usize = 256;
+
+fn db_err(e: impl std::fmt::Display) -> Error {
+    Error::Store(format!("sled: {e}"))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Store(format!("encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Store(format!("corrupt record: {e}")))
+}
+
+fn key_of(k: &SessionKey) -> String {
+    format!("{}\u{1f}{}", k.channel, k.user)
+}
+
+fn u64_of(bytes: Option<sled::IVec>) -> u64 {
+    bytes
+        .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+enum Job {
+    Commit(Box<Changes>, oneshot::Sender<Result<SaveOutcome>>),
+    Next(String, oneshot::Sender<Result<u64>>),
+    Ack(Vec<u64>, oneshot::Sender<Result<()>>),
+}
+
+/// The sled store.
+#[derive(Clone)]
+pub struct SledStore {
+    trees: Vec<sled::Tree>,
+    writer: mpsc::Sender<Job>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in folder `dir`.
+    ///
+    /// # Errors
+    /// The folder cannot be created, holds another backend's data, or sled fails.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        claim_folder(dir, "sled")?;
+        let path = dir.join("sled");
+        let db = sled::open(&path).map_err(db_err)?;
+        let trees = TREES
+            .iter()
+            .map(|name| db.open_tree(name).map_err(db_err))
+            .collect::<Result<Vec<_>>>()?;
+        let (writer, jobs) = mpsc::channel();
+        let (thread_db, thread_trees) = (db.clone(), trees.clone());
+        std::thread::Builder::new()
+            .name("layan-sled-writer".to_owned())
+            .spawn(move || write_loop(&thread_db, &thread_trees, &jobs))
+            .map_err(|e| Error::Store(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            trees,
+            writer,
+            path,
+        })
+    }
+
+    async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(job(tx))
+            .map_err(|_| Error::Store("the writer thread has stopped".to_owned()))?;
+        rx.await
+            .map_err(|_| Error::Store("the writer thread has stopped".to_owned()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&[sled::Tree]) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let trees = self.trees.clone();
+        tokio::task::spawn_blocking(move || f(&trees))
+            .await
+            .map_err(|e| Error::Store(format!("read task: {e}")))?
+    }
+}
+
+fn write_loop(db: &sled::Db, trees: &[sled::Tree], jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let results: Vec<Result<u64>> = group.iter().map(|job| apply(trees, job)).collect();
+        // One flush for the whole group, by this thread only.
+        let flushed = db.flush().map(|_| ()).map_err(db_err);
+        for (job, result) in group.into_iter().zip(results) {
+            let result = match (&flushed, result) {
+                (Err(e), _) => Err(Error::Store(e.to_string())),
+                (Ok(()), r) => r,
+            };
+            match job {
+                Job::Commit(_, tx) => drop(tx.send(result.map(|v| {
+                    if v == u64::MAX {
+                        SaveOutcome::Conflict
+                    } else {
+                        SaveOutcome::Saved(v)
+                    }
+                }))),
+                Job::Next(_, tx) => drop(tx.send(result)),
+                Job::Ack(_, tx) => drop(tx.send(result.map(|_| ()))),
+            }
+        }
+    }
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<String>>;
+
+fn abort<E: std::fmt::Display>(e: E) -> ConflictableTransactionError<String> {
+    ConflictableTransactionError::Abort(e.to_string())
+}
+
+/// Applies one job in one transaction. A commit's result is the new session
+/// version, or `u64::MAX` for a conflict (nothing written).
+fn apply(trees: &[sled::Tree], job: &Job) -> Result<u64> {
+    let outcome = trees.transaction(|t: &Vec<TransactionalTree>| -> TxResult<u64> {
+        match job {
+            Job::Commit(c, _) => apply_changes(t, c),
+            Job::Next(name, _) => {
+                let next = u64_of(t[SEQUENCES].get(name.as_bytes())?) + 1;
+                t[SEQUENCES].insert(name.as_bytes(), &next.to_be_bytes())?;
+                Ok(next)
+            }
+            Job::Ack(ids, _) => {
+                for id in ids {
+                    t[OUTBOX].remove(&id.to_be_bytes())?;
+                }
+                Ok(0)
+            }
+        }
+    });
+    match outcome {
+        Ok(v) => Ok(v),
+        Err(TransactionError::Abort(e)) if e == "conflict" => Ok(u64::MAX),
+        Err(TransactionError::Abort(e)) => Err(Error::Store(e)),
+        Err(TransactionError::Storage(e)) => Err(db_err(e)),
+    }
+}
+
+fn apply_changes(t: &[TransactionalTree], c: &Changes) -> TxResult<u64> {
+    let mut version = 0;
+    if let Some((key, session)) = &c.session {
+        let k = key_of(key);
+        let current = match t[SESSIONS].get(k.as_bytes())? {
+            Some(v) => decode::<Session>(&v).map_err(abort)?.version,
+            None => 0,
+        };
+        if current != session.version {
+            return Err(ConflictableTransactionError::Abort("conflict".to_owned()));
+        }
+        version = current + 1;
+        let mut stored = session.clone();
+        stored.version = version;
+        t[SESSIONS].insert(k.as_bytes(), encode(&stored).map_err(abort)?)?;
+    }
+    let append = |tree: usize, seq: &str, values: Vec<Vec<u8>>| -> TxResult<()> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let mut next = u64_of(t[SEQUENCES].get(seq.as_bytes())?);
+        for v in values {
+            next += 1;
+            t[tree].insert(&next.to_be_bytes(), v)?;
+        }
+        t[SEQUENCES].insert(seq.as_bytes(), &next.to_be_bytes())?;
+        Ok(())
+    };
+    append(
+        TRANSCRIPT,
+        "transcript",
+        c.transcript
+            .iter()
+            .map(encode)
+            .collect::<Result<_>>()
+            .map_err(abort)?,
+    )?;
+    append(
+        OUTBOX,
+        "outbox",
+        c.outbox
+            .iter()
+            .map(encode)
+            .collect::<Result<_>>()
+            .map_err(abort)?,
+    )?;
+    for ticket in &c.tickets {
+        t[TICKETS].insert(ticket.id.as_bytes(), encode(ticket).map_err(abort)?)?;
+    }
+    for h in &c.handoffs {
+        t[HANDOFFS].insert(key_of(&h.key()).as_bytes(), encode(h).map_err(abort)?)?;
+    }
+    for (k, delta) in &c.counters {
+        let v = t[COUNTERS]
+            .get(k.as_bytes())?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map_or(0, i64::from_be_bytes);
+        t[COUNTERS].insert(k.as_bytes(), &(v + delta).to_be_bytes())?;
+    }
+    Ok(version)
+}
+
+fn all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<T>> {
+    tree.iter()
+        .map(|item| item.map_err(db_err).and_then(|(_, v)| decode(&v)))
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl Store for SledStore {
+    async fn session(&self, key: &SessionKey) -> Result<Option<Session>> {
+        let k = key_of(key);
+        self.read(move |t| {
+            t[SESSIONS]
+                .get(k.as_bytes())
+                .map_err(db_err)?
+                .map(|v| decode(&v))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
+        self.send(|tx| Job::Commit(Box::new(changes), tx)).await
+    }
+
+    async fn next_number(&self, name: &str) -> Result<u64> {
+        let name = format!("seq:{name}");
+        self.send(|tx| Job::Next(name, tx)).await
+    }
+
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>> {
+        let id = id.to_owned();
+        self.read(move |t| {
+            t[TICKETS]
+                .get(id.as_bytes())
+                .map_err(db_err)?
+                .map(|v| decode(&v))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn tickets(&self) -> Result<Vec<Ticket>> {
+        let mut all: Vec<Ticket> = self.read(|t| all(&t[TICKETS])).await?;
+        all.sort_by(|a, b| {
+            a.created_ms
+                .cmp(&b.created_ms)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(all)
+    }
+
+    async fn handoffs(&self) -> Result<Vec<Handoff>> {
+        self.read(|t| all(&t[HANDOFFS])).await
+    }
+
+    async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>> {
+        let lines: Vec<TranscriptEntry> = self.read(|t| all(&t[TRANSCRIPT])).await?;
+        Ok(lines
+            .into_iter()
+            .filter(|l| l.time_ms >= since_ms)
+            .collect())
+    }
+
+    async fn counters(&self) -> Result<BTreeMap<String, i64>> {
+        self.read(|t| {
+            t[COUNTERS]
+                .iter()
+                .map(|item| {
+                    let (k, v) = item.map_err(db_err)?;
+                    let n = <[u8; 8]>::try_from(v.as_ref()).map_or(0, i64::from_be_bytes);
+                    Ok((String::from_utf8_lossy(&k).into_owned(), n))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn outbox(&self) -> Result<Vec<(u64, OutboxMessage)>> {
+        self.read(|t| {
+            t[OUTBOX]
+                .iter()
+                .map(|item| {
+                    let (k, v) = item.map_err(db_err)?;
+                    Ok((u64_of(Some(k)), decode(&v)?))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
+        let ids = ids.to_vec();
+        self.send(|tx| Job::Ack(ids, tx)).await
+    }
+}
