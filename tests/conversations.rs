@@ -340,3 +340,30 @@ fn sigkill_then_continue(backend: &str, open: impl Fn(&std::path::Path) -> Arc<d
         ]
     );
 }
+
+#[tokio::test]
+async fn a_ten_megabyte_answer_or_an_out_of_range_choice_is_asked_again() {
+    let engine = Engine::builder()
+        .pack(layan::bundled::pack().unwrap())
+        .build()
+        .unwrap();
+    for t in ["#aduan", "Budi", "081234567890"] {
+        say(&engine, "besar", t).await;
+    }
+    // The category is a choice of five: 7 is not one of them.
+    let out = say(&engine, "besar", "7").await;
+    assert!(
+        text(&out).contains("Mohon pilih salah satu pilihan"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(say(&engine, "besar", "5").await.intent, "form:aduan");
+    let huge = "timbangan curang ".repeat(10 * 1024 * 1024 / 17);
+    let out = say(&engine, "besar", &huge).await;
+    assert!(text(&out).contains("terlalu panjang"), "{}", text(&out));
+    // Still in the form, on the same question.
+    assert!(
+        text(&say(&engine, "besar", "timbangan di los ikan tidak akurat").await)
+            .contains("lokasi kejadian")
+    );
+}

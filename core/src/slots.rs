@@ -27,8 +27,11 @@ pub fn parse(slot: &Slot, content: &Content, today: i64) -> Option<String> {
     }
 }
 
+/// The longest answer a slot accepts, in characters.
+pub const MAX_ANSWER_CHARS: usize = 2_000;
+
 fn parse_text(slot: &Slot, text: &str, today: i64) -> Option<String> {
-    if text.is_empty() || text.chars().count() > 2_000 {
+    if text.is_empty() || text.chars().nth(MAX_ANSWER_CHARS).is_some() {
         return None;
     }
     match slot.kind {

@@ -15,6 +15,9 @@ use crate::store::{Handoff, HandoffState, StatusChange, Ticket, TicketStatus};
 
 /// `#batal`, `/batal`, `batal`, `cancel`: stop what is going on.
 pub(super) fn is_cancel(text: &str) -> bool {
+    if text.len() > 32 {
+        return false;
+    }
     let t = text.trim().to_lowercase();
     matches!(
         t.trim_start_matches(['#', '/', '!']),
@@ -77,7 +80,7 @@ const QUESTION_WORDS: &[&str] = &[
 /// Whether an answer to a free-text slot is really a question to the bot.
 fn looks_like_question(text: &str) -> bool {
     let t = text.trim();
-    let first = crate::normalise::fold_chars(t)
+    let first = crate::normalise::fold_chars(crate::matcher::truncate_chars(t, 64))
         .split_whitespace()
         .next()
         .unwrap_or_default()
@@ -256,10 +259,17 @@ impl Turn<'_> {
                 }
                 let index = st.slot;
                 self.session.form = Some(st);
-                let reask = slot
-                    .reask
-                    .clone()
-                    .unwrap_or_else(|| default_reask(slot.kind).to_owned());
+                let too_long = text.chars().nth(slots::MAX_ANSWER_CHARS).is_some();
+                let reask = if too_long {
+                    format!(
+                        "Jawaban Anda terlalu panjang (lebih dari {} karakter). Mohon ringkas.",
+                        slots::MAX_ANSWER_CHARS
+                    )
+                } else {
+                    slot.reask
+                        .clone()
+                        .unwrap_or_else(|| default_reask(slot.kind).to_owned())
+                };
                 self.ask(&form, index, Some(reask));
             }
         }
