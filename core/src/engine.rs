@@ -657,23 +657,9 @@ impl<'a> Turn<'a> {
                     return Ok(());
                 }
             }
-            Some(Action::Custom(name)) => {
+            Some(external @ (Action::Custom(_) | Action::Http(_))) => {
                 let ctx = self.action_context(Some(&intent.id), None, vars.clone());
-                match self.run_action(name, ctx).await {
-                    Ok(out) => vars.extend(
-                        out.vars
-                            .into_iter()
-                            .map(|(k, v)| (format!("action.{k}"), v)),
-                    ),
-                    Err(()) => {
-                        self.say(builtin::ACTION_FAILED, buttons);
-                        return Ok(());
-                    }
-                }
-            }
-            Some(Action::Http(spec)) => {
-                let ctx = self.action_context(Some(&intent.id), None, vars.clone());
-                match self.run_http(spec, ctx).await {
+                match self.run_external(external, ctx).await {
                     Ok(fields) => vars.extend(fields),
                     Err(()) => {
                         self.say(builtin::ACTION_FAILED, buttons);
@@ -726,6 +712,24 @@ impl<'a> Turn<'a> {
                 self.changes.count(format!("action_failed:{name}"), 1);
                 Err(())
             }
+        }
+    }
+
+    /// Runs a custom (`action.*` variables) or http (`http.*`) action.
+    async fn run_external(
+        &mut self,
+        action: &Action,
+        ctx: ActionContext,
+    ) -> std::result::Result<BTreeMap<String, String>, ()> {
+        match action {
+            Action::Custom(name) => self.run_action(name, ctx).await.map(|out| {
+                out.vars
+                    .into_iter()
+                    .map(|(k, v)| (format!("action.{k}"), v))
+                    .collect()
+            }),
+            Action::Http(spec) => self.run_http(spec, ctx).await,
+            _ => Ok(BTreeMap::new()),
         }
     }
 

@@ -381,24 +381,9 @@ impl Turn<'_> {
                 self.enqueue_handoff(&question);
                 return Ok(());
             }
-            Action::Custom(name) => {
+            external @ (Action::Custom(_) | Action::Http(_)) => {
                 let ctx = self.action_context(None, Some(&form.id), st.values.clone());
-                match self.run_action(name, ctx).await {
-                    Ok(out) => vars.extend(
-                        out.vars
-                            .into_iter()
-                            .map(|(k, v)| (format!("action.{k}"), v)),
-                    ),
-                    Err(()) => {
-                        let menu = self.menu_button();
-                        self.say(builtin::ACTION_FAILED, menu);
-                        return Ok(());
-                    }
-                }
-            }
-            Action::Http(spec) => {
-                let ctx = self.action_context(None, Some(&form.id), st.values.clone());
-                match self.run_http(spec, ctx).await {
+                match self.run_external(external, ctx).await {
                     Ok(fields) => vars.extend(fields),
                     Err(()) => {
                         let menu = self.menu_button();

@@ -602,6 +602,34 @@ const INTENT_FIELDS: &[&str] = &[
     "reply", "buttons",
 ];
 
+/// The `[[key]]` tables of a file that must hold only those.
+fn tables_of<'d, 'i>(
+    r: &mut Reader<'_>,
+    doc: &'d DeTable<'i>,
+    key: &str,
+) -> Option<&'d toml::de::DeArray<'i>> {
+    r.check_keys(doc, &[key], &format!("a {key} file"));
+    let Some(v) = doc.get(key) else {
+        r.problem(
+            0..0,
+            format!("the file defines no {key}"),
+            Some(format!("add [[{key}]] tables, or delete the file")),
+        );
+        return None;
+    };
+    match v.get_ref() {
+        DeValue::Array(items) => Some(items),
+        _ => {
+            r.problem(
+                v.span(),
+                format!("`{key}` must be an array of tables"),
+                Some(format!("write each {key} as [[{key}]]")),
+            );
+            None
+        }
+    }
+}
+
 fn parse_intent_file(
     path: &Path,
     text: &str,
@@ -613,21 +641,7 @@ fn parse_intent_file(
         return Vec::new();
     };
     let mut r = Reader::new(path, text, lines, problems);
-    r.check_keys(&doc, &["intent"], "an intent file");
-    let Some(v) = doc.get("intent") else {
-        r.problem(
-            0..0,
-            "the file defines no intent",
-            Some("add [[intent]] tables, or delete the file".to_owned()),
-        );
-        return Vec::new();
-    };
-    let DeValue::Array(items) = v.get_ref() else {
-        r.problem(
-            v.span(),
-            "`intent` must be an array of tables",
-            Some("write each intent as [[intent]]".to_owned()),
-        );
+    let Some(items) = tables_of(&mut r, &doc, "intent") else {
         return Vec::new();
     };
     items
@@ -981,21 +995,7 @@ fn parse_form_file(
         return Vec::new();
     };
     let mut r = Reader::new(path, text, lines, problems);
-    r.check_keys(&doc, &["form"], "a form file");
-    let Some(v) = doc.get("form") else {
-        r.problem(
-            0..0,
-            "the file defines no form",
-            Some("add [[form]] tables, or delete the file".to_owned()),
-        );
-        return Vec::new();
-    };
-    let DeValue::Array(items) = v.get_ref() else {
-        r.problem(
-            v.span(),
-            "`form` must be an array of tables",
-            Some("write each form as [[form]]".to_owned()),
-        );
+    let Some(items) = tables_of(&mut r, &doc, "form") else {
         return Vec::new();
     };
     items
