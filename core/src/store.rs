@@ -14,6 +14,7 @@ mod redb;
 #[cfg(feature = "sled")]
 mod sled;
 pub mod suite;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,23 +1,22 @@
 //! The embedded default store: one redb file, durable commits.
 //!
-//! One writer thread owns every write. Callers send their [`Changes`] over a
-//! channel and wait; the thread takes whatever has queued up, applies it all
-//! in one write transaction (each change set with its own compare-and-swap:
-//! a set that conflicts is skipped whole) and commits once with immediate
-//! durability (fsync). So concurrent messages share one fsync — group
-//! commit — while each caller returns only after its own changes are on
-//! disk. Reads use redb's MVCC read transactions on the blocking pool, never
+//! One writer thread owns every write ([`Writer`]): it applies each queued
+//! group in one write transaction (each change set with its own
+//! compare-and-swap: a set that conflicts is skipped whole) and commits once
+//! with immediate durability (fsync). So concurrent messages share one
+//! fsync — group commit — while each caller returns only after its own
+//! changes are on disk. Reads use redb's MVCC read transactions on the blocking pool, never
 //! on the async workers.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::oneshot;
 
+use super::writer::{Done, GroupWriter, Job, Writer};
 use super::{Changes, Handoff, OutboxMessage, Store, Ticket, TranscriptEntry};
 use crate::error::{Error, Result};
 use crate::session::{SaveOutcome, Session, SessionKey};
@@ -34,8 +33,6 @@ const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 pub const FILE_NAME: &str = "layan.redb";
 /// The marker naming the backend that owns a data folder.
 pub const BACKEND_MARKER: &str = "BACKEND";
-/// How many queued change sets one transaction takes at most.
-const MAX_GROUP: usize = 256;
 
 fn db_err(e: impl Into<redb::Error>) -> Error {
     Error::Store(format!("redb: {}", e.into()))
@@ -55,18 +52,12 @@ fn key_of(k: &SessionKey) -> String {
     format!("{}\u{1f}{}", k.channel, k.user)
 }
 
-enum Job {
-    Commit(Box<Changes>, oneshot::Sender<Result<SaveOutcome>>),
-    Next(String, oneshot::Sender<Result<u64>>),
-    Ack(Vec<u64>, oneshot::Sender<Result<()>>),
-}
-
 /// The redb store. Cheap to share (`Arc` inside); dropping the last handle
 /// stops the writer thread after it has finished what was queued.
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
-    writer: mpsc::Sender<Job>,
+    writer: Writer,
     path: PathBuf,
 }
 
@@ -105,22 +96,8 @@ impl RedbStore {
         }
         tx.commit().map_err(db_err)?;
         let db = Arc::new(db);
-        let (writer, jobs) = mpsc::channel();
-        let thread_db = Arc::clone(&db);
-        std::thread::Builder::new()
-            .name("layan-redb-writer".to_owned())
-            .spawn(move || write_loop(&thread_db, &jobs))
-            .map_err(|e| Error::Store(format!("cannot start the writer thread: {e}")))?;
+        let writer = Writer::spawn("layan-redb-writer", RedbWriter(Arc::clone(&db)))?;
         Ok(Self { db, writer, path })
-    }
-
-    async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        self.writer
-            .send(job(tx))
-            .map_err(|_| Error::Store("the writer thread has stopped".to_owned()))?;
-        rx.await
-            .map_err(|_| Error::Store("the writer thread has stopped".to_owned()))?
     }
 
     async fn read<T: Send + 'static>(
@@ -156,72 +133,43 @@ pub(crate) fn claim_folder(dir: &Path, backend: &str) -> Result<()> {
     }
 }
 
-fn write_loop(db: &Database, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+/// Applies a group in one write transaction and one durable commit.
+struct RedbWriter(Arc<Database>);
+
+impl GroupWriter for RedbWriter {
+    fn write_group(&mut self, jobs: &[Job]) -> Vec<Result<Done>> {
+        let fail = |msg: String| {
+            jobs.iter()
+                .map(|_| Err(Error::Store(msg.clone())))
+                .collect()
+        };
+        let tx = match self.0.begin_write() {
+            Ok(tx) => tx,
+            Err(e) => return fail(db_err(e).to_string()),
+        };
+        let mut done = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match apply_job(&tx, job) {
+                Ok(d) => done.push(Ok(d)),
+                // A half-applied job must not be committed with the others:
+                // abort the transaction; every caller sees the error and retries.
+                Err(e) => {
+                    drop(tx.abort());
+                    return fail(e.to_string());
+                }
             }
         }
-        apply_group(db, group);
-    }
-}
-
-/// Applies a group of jobs in one transaction; every caller hears the
-/// outcome only after the commit.
-fn apply_group(db: &Database, group: Vec<Job>) {
-    let tx = match db.begin_write() {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(group, &db_err(e).to_string()),
-    };
-    let mut replies = Vec::with_capacity(group.len());
-    for job in &group {
-        match apply_job(&tx, job) {
-            Ok(reply) => replies.push(reply),
-            // A half-applied job must not be committed with the others:
-            // abort the transaction; every caller sees the error and retries.
-            Err(e) => {
-                drop(tx.abort());
-                return fail_all(group, &e.to_string());
-            }
-        }
-    }
-    if let Err(e) = tx.commit() {
-        return fail_all(group, &db_err(e).to_string());
-    }
-    for (job, reply) in group.into_iter().zip(replies) {
-        match (job, reply) {
-            (Job::Commit(_, tx), Reply::Saved(o)) => drop(tx.send(Ok(o))),
-            (Job::Next(_, tx), Reply::Number(n)) => drop(tx.send(Ok(n))),
-            (Job::Ack(_, tx), Reply::Done) => drop(tx.send(Ok(()))),
-            (job, _) => fail_all(vec![job], "internal: mismatched reply"),
+        match tx.commit() {
+            Ok(()) => done,
+            Err(e) => fail(db_err(e).to_string()),
         }
     }
 }
 
-enum Reply {
-    Saved(SaveOutcome),
-    Number(u64),
-    Done,
-}
-
-fn fail_all(group: Vec<Job>, msg: &str) {
-    for job in group {
-        let err = || Error::Store(msg.to_owned());
-        match job {
-            Job::Commit(_, tx) => drop(tx.send(Err(err()))),
-            Job::Next(_, tx) => drop(tx.send(Err(err()))),
-            Job::Ack(_, tx) => drop(tx.send(Err(err()))),
-        }
-    }
-}
-
-fn apply_job(tx: &redb::WriteTransaction, job: &Job) -> Result<Reply> {
+fn apply_job(tx: &redb::WriteTransaction, job: &Job) -> Result<Done> {
     match job {
-        Job::Commit(changes, _) => apply_changes(tx, changes).map(Reply::Saved),
-        Job::Next(name, _) => {
+        Job::Commit(changes) => apply_changes(tx, changes).map(Done::Saved),
+        Job::Next(name) => {
             let mut t = tx.open_table(SEQUENCES).map_err(db_err)?;
             let next = t
                 .get(name.as_str())
@@ -229,14 +177,14 @@ fn apply_job(tx: &redb::WriteTransaction, job: &Job) -> Result<Reply> {
                 .map_or(0, |v| v.value())
                 + 1;
             t.insert(name.as_str(), next).map_err(db_err)?;
-            Ok(Reply::Number(next))
+            Ok(Done::Number(next))
         }
-        Job::Ack(ids, _) => {
+        Job::Ack(ids) => {
             let mut t = tx.open_table(OUTBOX).map_err(db_err)?;
             for id in ids {
                 t.remove(id).map_err(db_err)?;
             }
-            Ok(Reply::Done)
+            Ok(Done::Acked)
         }
     }
 }
@@ -336,12 +284,11 @@ impl Store for RedbStore {
     }
 
     async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
-        self.send(|tx| Job::Commit(Box::new(changes), tx)).await
+        self.writer.commit(changes).await
     }
 
     async fn next_number(&self, name: &str) -> Result<u64> {
-        let name = format!("seq:{name}");
-        self.send(|tx| Job::Next(name, tx)).await
+        self.writer.next_number(format!("seq:{name}")).await
     }
 
     async fn ticket(&self, id: &str) -> Result<Option<Ticket>> {
@@ -405,7 +352,6 @@ impl Store for RedbStore {
     }
 
     async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
-        let ids = ids.to_vec();
-        self.send(|tx| Job::Ack(ids, tx)).await
+        self.writer.ack(ids.to_vec()).await
     }
 }

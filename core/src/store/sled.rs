@@ -11,15 +11,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use tokio::sync::oneshot;
 
 use super::redb::claim_folder;
+use super::writer::{Done, GroupWriter, Job, Writer};
 use super::{Changes, Handoff, OutboxMessage, Store, Ticket, TranscriptEntry};
 use crate::error::{Error, Result};
 use crate::session::{SaveOutcome, Session, SessionKey};
@@ -40,7 +39,6 @@ const TRANSCRIPT: usize = 3;
 const COUNTERS: usize = 4;
 const SEQUENCES: usize = 5;
 const OUTBOX: usize = 6;
-const MAX_GROUP: usize = 256;
 
 fn db_err(e: impl std::fmt::Display) -> Error {
     Error::Store(format!("sled: {e}"))
@@ -64,17 +62,11 @@ fn u64_of(bytes: Option<sled::IVec>) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
-enum Job {
-    Commit(Box<Changes>, oneshot::Sender<Result<SaveOutcome>>),
-    Next(String, oneshot::Sender<Result<u64>>),
-    Ack(Vec<u64>, oneshot::Sender<Result<()>>),
-}
-
 /// The sled store.
 #[derive(Clone)]
 pub struct SledStore {
     trees: Vec<sled::Tree>,
-    writer: mpsc::Sender<Job>,
+    writer: Writer,
     path: PathBuf,
 }
 
@@ -104,26 +96,18 @@ impl SledStore {
             .iter()
             .map(|name| db.open_tree(name).map_err(db_err))
             .collect::<Result<Vec<_>>>()?;
-        let (writer, jobs) = mpsc::channel();
-        let (thread_db, thread_trees) = (db.clone(), trees.clone());
-        std::thread::Builder::new()
-            .name("layan-sled-writer".to_owned())
-            .spawn(move || write_loop(&thread_db, &thread_trees, &jobs))
-            .map_err(|e| Error::Store(format!("cannot start the writer thread: {e}")))?;
+        let writer = Writer::spawn(
+            "layan-sled-writer",
+            SledWriter {
+                db,
+                trees: trees.clone(),
+            },
+        )?;
         Ok(Self {
             trees,
             writer,
             path,
         })
-    }
-
-    async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        self.writer
-            .send(job(tx))
-            .map_err(|_| Error::Store("the writer thread has stopped".to_owned()))?;
-        rx.await
-            .map_err(|_| Error::Store("the writer thread has stopped".to_owned()))?
     }
 
     async fn read<T: Send + 'static>(
@@ -137,34 +121,19 @@ impl SledStore {
     }
 }
 
-fn write_loop(db: &sled::Db, trees: &[sled::Tree], jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let results: Vec<Result<u64>> = group.iter().map(|job| apply(trees, job)).collect();
-        // One flush for the whole group, by this thread only.
-        let flushed = db.flush().map(|_| ()).map_err(db_err);
-        for (job, result) in group.into_iter().zip(results) {
-            let result = match (&flushed, result) {
-                (Err(e), _) => Err(Error::Store(e.to_string())),
-                (Ok(()), r) => r,
-            };
-            match job {
-                Job::Commit(_, tx) => drop(tx.send(result.map(|v| {
-                    if v == u64::MAX {
-                        SaveOutcome::Conflict
-                    } else {
-                        SaveOutcome::Saved(v)
-                    }
-                }))),
-                Job::Next(_, tx) => drop(tx.send(result)),
-                Job::Ack(_, tx) => drop(tx.send(result.map(|_| ()))),
-            }
+/// Applies each job of a group in its own transaction, then flushes once.
+/// This thread is the only one that flushes.
+struct SledWriter {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+impl GroupWriter for SledWriter {
+    fn write_group(&mut self, jobs: &[Job]) -> Vec<Result<Done>> {
+        let results: Vec<Result<Done>> = jobs.iter().map(|job| apply(&self.trees, job)).collect();
+        match self.db.flush() {
+            Ok(_) => results,
+            Err(e) => jobs.iter().map(|_| Err(db_err(&e))).collect(),
         }
     }
 }
@@ -175,18 +144,17 @@ fn abort<E: std::fmt::Display>(e: E) -> ConflictableTransactionError<String> {
     ConflictableTransactionError::Abort(e.to_string())
 }
 
-/// Applies one job in one transaction. A commit's result is the new session
-/// version, or `u64::MAX` for a conflict (nothing written).
-fn apply(trees: &[sled::Tree], job: &Job) -> Result<u64> {
+/// Applies one job in one transaction; a conflicting commit writes nothing.
+fn apply(trees: &[sled::Tree], job: &Job) -> Result<Done> {
     let outcome = trees.transaction(|t: &Vec<TransactionalTree>| -> TxResult<u64> {
         match job {
-            Job::Commit(c, _) => apply_changes(t, c),
-            Job::Next(name, _) => {
+            Job::Commit(c) => apply_changes(t, c),
+            Job::Next(name) => {
                 let next = u64_of(t[SEQUENCES].get(name.as_bytes())?) + 1;
                 t[SEQUENCES].insert(name.as_bytes(), &next.to_be_bytes())?;
                 Ok(next)
             }
-            Job::Ack(ids, _) => {
+            Job::Ack(ids) => {
                 for id in ids {
                     t[OUTBOX].remove(&id.to_be_bytes())?;
                 }
@@ -194,9 +162,16 @@ fn apply(trees: &[sled::Tree], job: &Job) -> Result<u64> {
             }
         }
     });
+    let done = |v: u64| match job {
+        Job::Commit(_) => Done::Saved(SaveOutcome::Saved(v)),
+        Job::Next(_) => Done::Number(v),
+        Job::Ack(_) => Done::Acked,
+    };
     match outcome {
-        Ok(v) => Ok(v),
-        Err(TransactionError::Abort(e)) if e == "conflict" => Ok(u64::MAX),
+        Ok(v) => Ok(done(v)),
+        Err(TransactionError::Abort(e)) if e == "conflict" => {
+            Ok(Done::Saved(SaveOutcome::Conflict))
+        }
         Err(TransactionError::Abort(e)) => Err(Error::Store(e)),
         Err(TransactionError::Storage(e)) => Err(db_err(e)),
     }
@@ -285,12 +260,11 @@ impl Store for SledStore {
     }
 
     async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
-        self.send(|tx| Job::Commit(Box::new(changes), tx)).await
+        self.writer.commit(changes).await
     }
 
     async fn next_number(&self, name: &str) -> Result<u64> {
-        let name = format!("seq:{name}");
-        self.send(|tx| Job::Next(name, tx)).await
+        self.writer.next_number(format!("seq:{name}")).await
     }
 
     async fn ticket(&self, id: &str) -> Result<Option<Ticket>> {
@@ -355,7 +329,6 @@ impl Store for SledStore {
     }
 
     async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
-        let ids = ids.to_vec();
-        self.send(|tx| Job::Ack(ids, tx)).await
+        self.writer.ack(ids.to_vec()).await
     }
 }

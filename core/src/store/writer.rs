@@ -1,0 +1,109 @@
+//! The one writer thread behind an embedded store, committing in groups.
+//!
+//! Callers send their job and wait; the thread takes whatever has queued
+//! up (at most [`MAX_GROUP`]) and hands the group to the backend, which
+//! makes it durable once for all of them (one fsync or flush), and only then
+//! answers every caller. Store writes so never run on the async workers,
+//! and concurrent messages share the cost of durability.
+
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
+
+use super::Changes;
+use crate::error::{Error, Result};
+use crate::session::SaveOutcome;
+
+/// How many queued jobs one group takes at most.
+const MAX_GROUP: usize = 256;
+
+/// A write a caller waits for.
+pub(super) enum Job {
+    /// Apply a change set (compare-and-swap on its session).
+    Commit(Box<Changes>),
+    /// Hand out the next number of a sequence.
+    Next(String),
+    /// Remove delivered outbox messages.
+    Ack(Vec<u64>),
+}
+
+/// The result of one job.
+pub(super) enum Done {
+    /// A commit's outcome.
+    Saved(SaveOutcome),
+    /// A sequence number.
+    Number(u64),
+    /// Outbox messages removed.
+    Acked,
+}
+
+/// What a backend does with a group: apply every job and make the whole
+/// group durable, returning one result per job, in order.
+pub(super) trait GroupWriter: Send + 'static {
+    fn write_group(&mut self, jobs: &[Job]) -> Vec<Result<Done>>;
+}
+
+/// The handle callers use; cheap to clone.
+#[derive(Clone)]
+pub(super) struct Writer {
+    tx: mpsc::Sender<(Job, oneshot::Sender<Result<Done>>)>,
+}
+
+fn stopped() -> Error {
+    Error::Store("the writer thread has stopped".to_owned())
+}
+
+impl Writer {
+    /// Starts the writer thread `name` around `backend`.
+    pub(super) fn spawn(name: &str, mut backend: impl GroupWriter) -> Result<Self> {
+        let (tx, rx) = mpsc::channel::<(Job, oneshot::Sender<Result<Done>>)>();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut group = vec![first];
+                    while group.len() < MAX_GROUP {
+                        match rx.try_recv() {
+                            Ok(job) => group.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let (jobs, replies): (Vec<Job>, Vec<_>) = group.into_iter().unzip();
+                    let results = backend.write_group(&jobs);
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        // A caller that gave up waiting is no error.
+                        let _ = reply.send(result);
+                    }
+                }
+            })
+            .map_err(|e| Error::Store(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { tx })
+    }
+
+    async fn run(&self, job: Job) -> Result<Done> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send((job, tx)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    pub(super) async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
+        match self.run(Job::Commit(Box::new(changes))).await? {
+            Done::Saved(o) => Ok(o),
+            _ => Err(Error::Store("internal: mismatched reply".to_owned())),
+        }
+    }
+
+    pub(super) async fn next_number(&self, name: String) -> Result<u64> {
+        match self.run(Job::Next(name)).await? {
+            Done::Number(n) => Ok(n),
+            _ => Err(Error::Store("internal: mismatched reply".to_owned())),
+        }
+    }
+
+    pub(super) async fn ack(&self, ids: Vec<u64>) -> Result<()> {
+        match self.run(Job::Ack(ids)).await? {
+            Done::Acked => Ok(()),
+            _ => Err(Error::Store("internal: mismatched reply".to_owned())),
+        }
+    }
+}
