@@ -173,3 +173,47 @@ fn an_http_action_without_a_url_is_a_pack_problem() {
     .to_string();
     assert!(err.contains("without an `http` table"), "{err}");
 }
+
+#[tokio::test]
+async fn a_form_can_complete_by_posting_to_the_office() {
+    let (url, seen) = mock(vec![(200, r#"{"nomor":"SKU-77"}"#, 0)]).await;
+    let form = format!(
+        r#"
+[[form]]
+id = "sku"
+confirm = false
+on_complete = "http"
+http = {{ url = "{url}" }}
+reply = "Permohonan {{slot.nama}} tercatat: {{http.nomor}}."
+
+[[form.slot]]
+name = "nama"
+prompt = "Nama?"
+"#
+    );
+    let pack = Pack::from_files([
+        ("pack.toml", "[pack]\nid = \"k\"\nname = \"K\"\nversion = \"1\"\nlanguage = \"id\"\n".to_owned()),
+        ("intents/a.toml", "[[intent]]\nid = \"sku\"\nexamples = [\"minta surat keterangan usaha\"]\nform = \"sku\"\n".to_owned()),
+        ("forms/sku.toml", form),
+    ])
+    .unwrap();
+    let e = Engine::builder().pack(pack).build().unwrap();
+    assert!(
+        text(
+            &e.handle_outcome(Inbound::text("t", "u", "minta surat keterangan usaha"))
+                .await
+                .unwrap()
+        )
+        .contains("Nama?")
+    );
+    let out = e
+        .handle_outcome(Inbound::text("t", "u", "Sari"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&out).lines().next().unwrap(),
+        "Permohonan Sari tercatat: SKU-77."
+    );
+    assert_eq!(seen.lock().unwrap()[0]["values"]["nama"], "Sari");
+    assert_eq!(seen.lock().unwrap()[0]["form"], "sku");
+}

@@ -602,6 +602,38 @@ const INTENT_FIELDS: &[&str] = &[
     "reply", "buttons",
 ];
 
+/// Reports every variable of a reply that is neither in `known` nor
+/// provided at run time by its action (`{action.*}` of a custom action,
+/// `{http.*}` of an http action).
+fn check_variables(
+    r: &mut Reader<'_>,
+    tpl: &Template,
+    span: &Range<usize>,
+    what: &str,
+    known: &[String],
+    action: Option<&super::Action>,
+) {
+    for var in tpl.variables() {
+        let from_action = match action {
+            Some(super::Action::Custom(_)) => var.starts_with("action."),
+            Some(super::Action::Http(_)) => var.starts_with("http."),
+            _ => false,
+        };
+        if from_action || known.iter().any(|k| k == var) {
+            continue;
+        }
+        let hint = match closest(var, known.iter().map(String::as_str)) {
+            Some(c) => format!("did you mean `{{{c}}}`?"),
+            None => format!("known: {}", known.join(", ")),
+        };
+        r.problem(
+            span.clone(),
+            format!("reply of {what} names unknown variable `{{{var}}}`"),
+            Some(hint),
+        );
+    }
+}
+
 /// The `[[key]]` tables of a file that must hold only those.
 fn tables_of<'d, 'i>(
     r: &mut Reader<'_>,
@@ -704,11 +736,11 @@ fn parse_intent(
     }
 
     let keywords = parse_keywords(r, t, &what, normaliser);
-    let custom_action = t
+    // The action as written, for the variables its reply may use.
+    let early_action = t
         .get("action")
         .and_then(|v| v.get_ref().as_str())
-        .is_some_and(|a| matches!(super::Action::parse(a), super::Action::Custom(_)));
-    let http_action = t.get("action").and_then(|v| v.get_ref().as_str()) == Some("http");
+        .map(super::Action::parse);
     let mut captures = HashSet::new();
     let mut patterns = Vec::new();
     let mut broken_patterns = false;
@@ -766,31 +798,14 @@ fn parse_intent(
     let reply = match r.string(t, "reply", false, &what) {
         Some((text, span)) => match Template::parse(&text) {
             Ok(tpl) => {
-                for var in tpl.variables() {
-                    // A broken pattern's captures are unknown: don't guess.
-                    // A custom action's variables are known only to its Rust code.
-                    let from_action = (var.starts_with("action.") && custom_action)
-                        || (var.starts_with("http.") && http_action);
-                    if !OFFICE_VARIABLES.contains(&var)
-                        && !captures.contains(var)
-                        && !broken_patterns
-                        && !from_action
-                    {
-                        let names: Vec<&str> = OFFICE_VARIABLES
-                            .iter()
-                            .copied()
-                            .chain(captures.iter().map(String::as_str))
-                            .collect();
-                        let hint = match closest(var, names.iter().copied()) {
-                            Some(c) => format!("did you mean `{{{c}}}`?"),
-                            None => format!("known: {}", names.join(", ")),
-                        };
-                        r.problem(
-                            span.clone(),
-                            format!("reply of {what} names unknown variable `{{{var}}}`"),
-                            Some(hint),
-                        );
-                    }
+                // A broken pattern's captures are unknown: don't guess.
+                if !broken_patterns {
+                    let known: Vec<String> = OFFICE_VARIABLES
+                        .iter()
+                        .map(|s| (*s).to_owned())
+                        .chain(captures.iter().cloned())
+                        .collect();
+                    check_variables(r, &tpl, &span, &what, &known, early_action.as_ref());
                 }
                 tpl
             }
@@ -1089,21 +1104,7 @@ fn parse_form(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>) -> Option<super::
                 if on_complete == super::Action::TicketCreate {
                     known.extend(["ticket.id".to_owned(), "ticket.due".to_owned()]);
                 }
-                for var in tpl.variables() {
-                    if !known.iter().any(|k| k == var)
-                        && !matches!(on_complete, super::Action::Custom(_))
-                    {
-                        let hint = match closest(var, known.iter().map(String::as_str)) {
-                            Some(c) => format!("did you mean `{{{c}}}`?"),
-                            None => format!("known: {}", known.join(", ")),
-                        };
-                        r.problem(
-                            span.clone(),
-                            format!("reply of {what} names unknown variable `{{{var}}}`"),
-                            Some(hint),
-                        );
-                    }
-                }
+                check_variables(r, &tpl, &span, &what, &known, Some(&on_complete));
                 tpl
             }
             Err(e) => {
