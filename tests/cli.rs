@@ -183,6 +183,11 @@ fn stats_and_export_read_what_chat_stored() {
     assert_eq!(v["messages_in"], 9);
     assert!(v["messages_out"].as_i64().unwrap() >= 9);
     assert_eq!(v["per_intent"]["fallback"], 1);
+    let days = v["per_day_intent"].as_object().unwrap();
+    assert_eq!(days.len(), 1);
+    let today = days.values().next().unwrap();
+    assert_eq!(today["fallback"], 1);
+    assert_eq!(today["aduan"], 1);
     assert!((v["fallback_rate"].as_f64().unwrap() - 1.0 / 9.0).abs() < 1e-9);
     assert_eq!(v["handoffs"], 0);
     assert_eq!(v["tickets"]["total"], 1);

@@ -36,6 +36,8 @@ pub struct Stats {
     pub per_day: BTreeMap<String, BTreeMap<String, (i64, i64)>>,
     /// Inbound messages per decided intent.
     pub per_intent: BTreeMap<String, i64>,
+    /// Inbound messages per day (`YYYY-MM-DD`, office time) and intent.
+    pub per_day_intent: BTreeMap<String, BTreeMap<String, i64>>,
     /// Share of inbound messages the fallback answered.
     pub fallback_rate: f64,
     /// Conversations handed to a person.
@@ -317,6 +319,20 @@ impl Engine {
                 }
                 _ => {}
             }
+        }
+        // Per day and intent, from the transcript: no counter on the hot path.
+        let offset = self.pack().office.utc_offset;
+        for line in self.inner.store.transcript(0).await? {
+            if line.direction != Direction::In {
+                continue;
+            }
+            let day = clock::Local::at(line.time_ms, offset).iso_date();
+            let intent = line.intent.unwrap_or_default();
+            *s.per_day_intent
+                .entry(day)
+                .or_default()
+                .entry(intent)
+                .or_default() += 1;
         }
         let fallbacks = s
             .per_intent
