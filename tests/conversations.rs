@@ -367,3 +367,22 @@ async fn a_ten_megabyte_answer_or_an_out_of_range_choice_is_asked_again() {
             .contains("lokasi kejadian")
     );
 }
+
+#[tokio::test]
+async fn a_photo_sent_as_the_question_is_described_in_the_queue() {
+    let engine = Engine::builder()
+        .pack(layan::bundled::pack().unwrap())
+        .build()
+        .unwrap();
+    say(&engine, "foto", "#tanya").await;
+    let mut msg = Inbound::text("test", "foto", "");
+    msg.content = layan::Content::Media {
+        kind: "image".into(),
+        reference: "media-9".into(),
+        caption: Some("timbangan ini".into()),
+    };
+    assert!(engine.handle_outcome(msg).await.unwrap().handed_off);
+    let queue = engine.handoff_queue().await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].question, "[image] timbangan ini");
+}

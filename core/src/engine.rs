@@ -412,6 +412,25 @@ impl<'a> Turn<'a> {
         }
     }
 
+    /// The inbound message as one line of text: the text itself (cut at
+    /// 4,000 characters), or a description of a location or attachment.
+    fn describe_inbound(&self) -> String {
+        match &self.inbound.content {
+            Content::Text(t) | Content::Payload(t) => {
+                crate::matcher::truncate_chars(t, 4_000).to_owned()
+            }
+            Content::Location {
+                latitude,
+                longitude,
+            } => format!("[lokasi {latitude:.5},{longitude:.5}]"),
+            Content::Media { kind, caption, .. } => {
+                format!("[{kind}] {}", caption.as_deref().unwrap_or(""))
+                    .trim_end()
+                    .to_owned()
+            }
+        }
+    }
+
     fn set(&mut self, intent: &str, layer: Layer, score: f32) {
         intent.clone_into(&mut self.intent);
         self.layer = layer;
@@ -439,9 +458,8 @@ impl<'a> Turn<'a> {
 
     async fn run(&mut self) -> Result<()> {
         self.expire();
-        if self.release_stale_handoff().await? {
-            // The citizen was told; go on and answer the message too.
-        }
+        // A released hand-off is announced; the message is then answered as usual.
+        self.release_stale_handoff().await?;
         if matches!(
             self.session.handoff,
             Some(crate::session::HandoffMode::Held(_))
@@ -466,7 +484,8 @@ impl<'a> Turn<'a> {
             if pressed {
                 self.session.handoff = None;
             } else {
-                self.enqueue_handoff(&text);
+                let question = self.describe_inbound();
+                self.enqueue_handoff(&question);
                 return Ok(());
             }
         }
@@ -862,20 +881,7 @@ impl<'a> Turn<'a> {
         let now = self.now_ms;
         let day = crate::clock::Local::at(now, self.pack().office.utc_offset).iso_date();
         let channel = self.key.channel.clone();
-        let inbound_text = match &self.inbound.content {
-            Content::Text(t) | Content::Payload(t) => {
-                crate::matcher::truncate_chars(t, 4_000).to_owned()
-            }
-            Content::Location {
-                latitude,
-                longitude,
-            } => format!("[lokasi {latitude:.5},{longitude:.5}]"),
-            Content::Media { kind, caption, .. } => {
-                format!("[{kind}] {}", caption.as_deref().unwrap_or(""))
-                    .trim_end()
-                    .to_owned()
-            }
-        };
+        let inbound_text = self.describe_inbound();
         let entry = |direction, text: String, intent: Option<String>| TranscriptEntry {
             time_ms: now,
             channel: channel.clone(),

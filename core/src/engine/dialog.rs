@@ -432,15 +432,15 @@ impl Turn<'_> {
     }
 
     /// A hand-off nobody took (or that an operator left open) for longer
-    /// than the pack allows goes back to the bot.
-    pub(super) async fn release_stale_handoff(&mut self) -> crate::error::Result<bool> {
+    /// than the pack allows goes back to the bot; the citizen is told.
+    pub(super) async fn release_stale_handoff(&mut self) -> crate::error::Result<()> {
         let since = match self.session.handoff {
             Some(HandoffMode::Waiting(t) | HandoffMode::Held(t)) => t,
-            _ => return Ok(false),
+            _ => return Ok(()),
         };
         let timeout = self.pack().settings.handoff_timeout_minutes * 60_000;
         if self.now_ms <= since + timeout {
-            return Ok(false);
+            return Ok(());
         }
         self.session.handoff = None;
         let mine = self.engine.inner.store.handoffs().await?;
@@ -452,7 +452,7 @@ impl Turn<'_> {
         self.replies.push(Reply::Text(
             "Maaf, petugas belum dapat membalas percakapan Anda. Asisten digital kembali melayani; ketik *#tanya* untuk mencoba lagi, atau hubungi kantor pada jam layanan.".to_owned(),
         ));
-        Ok(true)
+        Ok(())
     }
 
     /// `#status NOMOR`: details only for the citizen who filed the ticket.
