@@ -211,16 +211,21 @@ impl Turn<'_> {
         let value = if !slot.required && is_skip(&text) {
             Some(String::new())
         } else {
-            // A question asked mid-form is answered, and the form resumes.
-            let is_command = self.active.matcher.command(&text).is_some();
-            let digress = matches!(self.inbound.content, Content::Text(_))
-                && (slot.kind != SlotKind::Text || looks_like_question(&text) || is_command)
-                && slots::parse(&slot, &self.inbound.content, today)
-                    .is_none_or(|_| slot.kind == SlotKind::Text);
-            if digress && self.digression(&form, &st, &text) {
+            let parsed = slots::parse(&slot, &self.inbound.content, today);
+            // A question asked mid-form is answered, and the form resumes. Any
+            // text fits a text slot, so there only a question or a command
+            // counts; a typed slot digresses when the answer does not fit.
+            let might_digress = match (&self.inbound.content, slot.kind) {
+                (Content::Text(_), SlotKind::Text) => {
+                    looks_like_question(&text) || self.active.matcher.command(&text).is_some()
+                }
+                (Content::Text(_), _) => parsed.is_none(),
+                _ => false,
+            };
+            if might_digress && self.digression(&form, &st, &text) {
                 return Ok(());
             }
-            slots::parse(&slot, &self.inbound.content, today)
+            parsed
         };
         match value {
             Some(v) => {
