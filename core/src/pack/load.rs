@@ -602,6 +602,17 @@ const INTENT_FIELDS: &[&str] = &[
     "reply", "buttons",
 ];
 
+/// The line of a regex error that says what is wrong (its message also
+/// repeats the pattern and draws a caret above it).
+fn regex_error(e: &regex::Error) -> String {
+    e.to_string()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 /// Reports every variable of a reply that is neither in `known` nor
 /// provided at run time by its action (`{action.*}` of a custom action,
 /// `{http.*}` of an http action).
@@ -752,13 +763,7 @@ fn parse_intent(
             }
             Err(e) => {
                 broken_patterns = true;
-                let first = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned();
+                let first = regex_error(&e);
                 r.problem(
                     span,
                     format!("pattern does not compile: {first}"),
@@ -1191,13 +1196,7 @@ fn parse_slot(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, form: &str) -> Op
         Some((p, span)) => match regex::Regex::new(&p) {
             Ok(re) => Some(re),
             Err(e) => {
-                let first = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned();
+                let first = regex_error(&e);
                 r.problem(
                     span,
                     format!("pattern of {what} does not compile: {first}"),

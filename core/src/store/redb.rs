@@ -77,10 +77,6 @@ impl RedbStore {
     /// database cannot be opened.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
         claim_folder(dir, "redb")?;
         let path = dir.join(FILE_NAME);
         let db = Database::create(&path).map_err(db_err)?;
@@ -114,10 +110,14 @@ impl RedbStore {
     }
 }
 
-/// Writes (or checks) the marker naming the backend that owns `dir`, so
-/// that another backend's data is refused with a clear error instead of
-/// being misread.
+/// Creates `dir` if needed and writes (or checks) the marker naming the
+/// backend that owns it, so that another backend's data is refused with a
+/// clear error instead of being misread.
 pub(crate) fn claim_folder(dir: &Path, backend: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
     let marker = dir.join(BACKEND_MARKER);
     match std::fs::read_to_string(&marker) {
         Ok(found) if found.trim() == backend => Ok(()),

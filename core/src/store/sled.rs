@@ -85,10 +85,6 @@ impl SledStore {
     /// The folder cannot be created, holds another backend's data, or sled fails.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
         claim_folder(dir, "sled")?;
         let path = dir.join("sled");
         let db = sled::open(&path).map_err(db_err)?;
