@@ -16,6 +16,8 @@ pub struct Inbound {
     pub content: Content,
     /// When the provider says it was sent.
     pub time: SystemTime,
+    /// The citizen's profile name, when the provider gives one (WhatsApp, Telegram).
+    pub profile_name: Option<String>,
 }
 
 impl Inbound {
@@ -44,12 +46,14 @@ impl Inbound {
             message_id: format!("local-{nanos:x}-{}", SEQ.fetch_add(1, Ordering::Relaxed)),
             content,
             time,
+            profile_name: None,
         }
     }
 }
 
 /// The body of an inbound message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "type", content = "value")]
 #[non_exhaustive]
 pub enum Content {
     /// Free text typed by the citizen.

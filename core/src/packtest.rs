@@ -303,6 +303,7 @@ async fn run_conversation(
             message_id: format!("test-{seq}"),
             content,
             time,
+            profile_name: None,
         };
         let outcome = engine.handle_outcome(inbound).await?;
         let text = outcome

@@ -26,7 +26,7 @@ pub use self::redb::{BACKEND_MARKER, RedbStore};
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;
 use crate::error::Result;
-use crate::message::Button;
+use crate::message::{Button, Content, Inbound};
 use crate::session::{SaveOutcome, Session, SessionKey};
 
 /// Milliseconds since the Unix epoch.
@@ -197,9 +197,10 @@ impl Handoff {
     }
 }
 
-/// A message queued for delivery to a citizen outside a reply (a ticket
-/// status change, an operator's answer). Channels deliver and acknowledge them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A message queued for delivery to a citizen: a reply, a ticket status
+/// change, an operator's answer. The delivery pipeline sends them in order
+/// per citizen and records the outcome with [`Store::update_outbox`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxMessage {
     /// The channel to deliver through.
     pub channel: String,
@@ -211,6 +212,162 @@ pub struct OutboxMessage {
     pub buttons: Vec<Button>,
     /// Queued at, Unix milliseconds.
     pub created_ms: u64,
+    /// The provider id of the inbound message this answers, if it is a reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Delivery attempts that failed so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Not to be tried again before this time, Unix milliseconds.
+    #[serde(default)]
+    pub not_before_ms: u64,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// An inbound message accepted from a provider and kept until it is
+/// answered: the durable inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxItem {
+    /// The channel it came through.
+    pub channel: String,
+    /// The citizen.
+    pub user: String,
+    /// The provider's message id, unique per channel: the deduplication key.
+    pub message_id: String,
+    /// What the citizen sent.
+    pub content: Content,
+    /// When the provider says it was sent, Unix milliseconds.
+    pub time_ms: u64,
+    /// When Layan accepted it, Unix milliseconds.
+    pub received_ms: u64,
+    /// The citizen's profile name, when the provider gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+}
+
+impl InboxItem {
+    /// The item of `inbound`, accepted at `received_ms`.
+    #[must_use]
+    pub fn of(inbound: &Inbound, received_ms: u64) -> Self {
+        Self {
+            channel: inbound.channel.clone(),
+            user: inbound.user.clone(),
+            message_id: inbound.message_id.clone(),
+            content: inbound.content.clone(),
+            time_ms: unix_ms(inbound.time),
+            received_ms,
+            profile_name: inbound.profile_name.clone(),
+        }
+    }
+
+    /// The message to hand to the engine.
+    #[must_use]
+    pub fn inbound(&self) -> Inbound {
+        Inbound {
+            channel: self.channel.clone(),
+            user: self.user.clone(),
+            message_id: self.message_id.clone(),
+            content: self.content.clone(),
+            time: UNIX_EPOCH + std::time::Duration::from_millis(self.time_ms),
+            profile_name: self.profile_name.clone(),
+        }
+    }
+
+    /// The deduplication key: channel and provider id.
+    #[must_use]
+    pub fn dedup_key(&self) -> String {
+        format!("{}\u{1f}{}", self.channel, self.message_id)
+    }
+}
+
+/// What became of one delivery attempt of an outbox message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxUpdate {
+    /// The provider accepted it: removed from the outbox, remembered by the
+    /// provider's id so that later delivery statuses find it.
+    Sent {
+        /// The outbox id.
+        id: u64,
+        /// The provider's id of the sent message, if it gave one.
+        provider_id: Option<String>,
+        /// When, Unix milliseconds.
+        time_ms: u64,
+    },
+    /// It failed in a way worth retrying: try again after `not_before_ms`.
+    Retry {
+        /// The outbox id.
+        id: u64,
+        /// Failed attempts so far.
+        attempts: u32,
+        /// Not before this time, Unix milliseconds.
+        not_before_ms: u64,
+        /// Why it failed.
+        error: String,
+    },
+    /// It cannot be delivered: moved to the dead letters with the reason.
+    Dead {
+        /// The outbox id.
+        id: u64,
+        /// A short machine-readable reason (`outside_24h_window`, `attempts_exhausted`, …).
+        reason: String,
+        /// The provider's words.
+        detail: String,
+        /// When, Unix milliseconds.
+        time_ms: u64,
+    },
+    /// A delivery status the provider reported later (`delivered`, `read`, `failed`).
+    Status {
+        /// The channel.
+        channel: String,
+        /// The provider's id of the sent message.
+        provider_id: String,
+        /// The status.
+        status: String,
+        /// The provider's error, for `failed`.
+        error: Option<String>,
+        /// When, Unix milliseconds.
+        time_ms: u64,
+    },
+}
+
+/// A message that could not be delivered, kept with the reason for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The message.
+    pub message: OutboxMessage,
+    /// A short machine-readable reason.
+    pub reason: String,
+    /// The provider's words.
+    pub detail: String,
+    /// When it was given up, Unix milliseconds.
+    pub time_ms: u64,
+}
+
+/// A message the provider accepted, and the latest status it reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The channel.
+    pub channel: String,
+    /// The citizen.
+    pub user: String,
+    /// The provider's id of the message.
+    pub provider_id: String,
+    /// `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    /// The provider's error, for `failed`.
+    pub error: Option<String>,
+    /// When the status was last updated, Unix milliseconds.
+    pub time_ms: u64,
+}
+
+impl Delivery {
+    /// The key a delivery is stored under.
+    #[must_use]
+    pub fn key(channel: &str, provider_id: &str) -> String {
+        format!("{channel}\u{1f}{provider_id}")
+    }
 }
 
 /// Everything one message (or one operator action) changes, committed at once.
@@ -228,6 +385,9 @@ pub struct Changes {
     pub outbox: Vec<OutboxMessage>,
     /// Counters to add to.
     pub counters: Vec<(String, i64)>,
+    /// Inbox items this message answered: removed with the rest, so that an
+    /// inbound message is answered exactly once even across a crash.
+    pub inbox_done: Vec<u64>,
 }
 
 impl Changes {
@@ -273,5 +433,39 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox(&self) -> Result<Vec<(u64, OutboxMessage)>>;
 
     /// Removes delivered messages from the outbox.
-    async fn ack_outbox(&self, ids: &[u64]) -> Result<()>;
+    async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
+        let now = unix_ms(SystemTime::now());
+        self.update_outbox(
+            ids.iter()
+                .map(|&id| OutboxUpdate::Sent {
+                    id,
+                    provider_id: None,
+                    time_ms: now,
+                })
+                .collect(),
+        )
+        .await
+    }
+
+    /// Records what became of delivery attempts, durably and in one step.
+    async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<()>;
+
+    /// Accepts inbound messages into the inbox, durably, before the provider
+    /// is acknowledged. Each result is the item's inbox id, or `None` when
+    /// the channel already accepted a message with that provider id (a
+    /// provider's retry): it is dropped.
+    async fn accept(&self, items: Vec<InboxItem>) -> Result<Vec<Option<u64>>>;
+
+    /// Inbox items not yet answered, with their ids, oldest first.
+    async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>>;
+
+    /// Forgets the provider ids of messages accepted before `before_ms`
+    /// (they are kept at least as long as providers retry); returns how many.
+    async fn forget_seen(&self, before_ms: u64) -> Result<u64>;
+
+    /// Messages given up on, oldest first.
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>>;
+
+    /// A sent message by its provider id.
+    async fn delivery(&self, channel: &str, provider_id: &str) -> Result<Option<Delivery>>;
 }

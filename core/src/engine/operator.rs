@@ -172,6 +172,7 @@ impl Engine {
                 text: text.to_owned(),
                 buttons: Vec::new(),
                 created_ms: now,
+                ..OutboxMessage::default()
             }],
             ..Changes::default()
         };
@@ -204,6 +205,7 @@ impl Engine {
                 text: text.clone(),
                 buttons: rating_buttons(),
                 created_ms: now,
+                ..OutboxMessage::default()
             });
             c.count("handoff_closed", 1);
             Ok(())
@@ -270,6 +272,7 @@ impl Engine {
                 text: text.clone(),
                 buttons: if closed { rating_buttons() } else { Vec::new() },
                 created_ms: now,
+                ..OutboxMessage::default()
             });
             c.count(format!("ticket_{}", status.label()), 1);
             Ok(())

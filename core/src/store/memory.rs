@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::{Changes, Handoff, OutboxMessage, Store, Ticket, TranscriptEntry};
+use super::{
+    Changes, DeadLetter, Delivery, Handoff, InboxItem, OutboxMessage, OutboxUpdate, Store, Ticket,
+    TranscriptEntry,
+};
 use crate::error::Result;
 use crate::session::{SaveOutcome, Session, SessionKey};
 
@@ -24,6 +27,11 @@ struct Data {
     sequences: BTreeMap<String, u64>,
     outbox: BTreeMap<u64, OutboxMessage>,
     next_outbox: u64,
+    inbox: BTreeMap<u64, InboxItem>,
+    next_inbox: u64,
+    seen: BTreeMap<String, u64>,
+    dead: Vec<DeadLetter>,
+    deliveries: BTreeMap<String, Delivery>,
 }
 
 impl MemoryStore {
@@ -82,6 +90,9 @@ impl Store for MemoryStore {
         for (k, delta) in changes.counters {
             *d.counters.entry(k).or_default() += delta;
         }
+        for id in changes.inbox_done {
+            d.inbox.remove(&id);
+        }
         Ok(SaveOutcome::Saved(version))
     }
 
@@ -131,11 +142,115 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
+    async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<()> {
         let mut d = self.data();
-        for id in ids {
-            d.outbox.remove(id);
+        for u in updates {
+            match u {
+                OutboxUpdate::Sent {
+                    id,
+                    provider_id,
+                    time_ms,
+                } => {
+                    if let (Some(m), Some(pid)) = (d.outbox.remove(&id), provider_id) {
+                        let delivery = Delivery {
+                            channel: m.channel.clone(),
+                            user: m.user,
+                            provider_id: pid.clone(),
+                            status: "sent".to_owned(),
+                            error: None,
+                            time_ms,
+                        };
+                        d.deliveries
+                            .insert(Delivery::key(&m.channel, &pid), delivery);
+                    }
+                }
+                OutboxUpdate::Retry {
+                    id,
+                    attempts,
+                    not_before_ms,
+                    error,
+                } => {
+                    if let Some(m) = d.outbox.get_mut(&id) {
+                        m.attempts = attempts;
+                        m.not_before_ms = not_before_ms;
+                        m.last_error = Some(error);
+                    }
+                }
+                OutboxUpdate::Dead {
+                    id,
+                    reason,
+                    detail,
+                    time_ms,
+                } => {
+                    if let Some(message) = d.outbox.remove(&id) {
+                        d.dead.push(DeadLetter {
+                            message,
+                            reason,
+                            detail,
+                            time_ms,
+                        });
+                    }
+                }
+                OutboxUpdate::Status {
+                    channel,
+                    provider_id,
+                    status,
+                    error,
+                    time_ms,
+                } => {
+                    if let Some(x) = d.deliveries.get_mut(&Delivery::key(&channel, &provider_id)) {
+                        x.status = status;
+                        x.error = error;
+                        x.time_ms = time_ms;
+                    }
+                }
+            }
         }
         Ok(())
+    }
+
+    async fn accept(&self, items: Vec<InboxItem>) -> Result<Vec<Option<u64>>> {
+        let mut d = self.data();
+        Ok(items
+            .into_iter()
+            .map(|item| {
+                if d.seen.contains_key(&item.dedup_key()) {
+                    return None;
+                }
+                d.seen.insert(item.dedup_key(), item.received_ms);
+                d.next_inbox += 1;
+                let id = d.next_inbox;
+                d.inbox.insert(id, item);
+                Some(id)
+            })
+            .collect())
+    }
+
+    async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {
+        Ok(self
+            .data()
+            .inbox
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect())
+    }
+
+    async fn forget_seen(&self, before_ms: u64) -> Result<u64> {
+        let mut d = self.data();
+        let before = d.seen.len();
+        d.seen.retain(|_, at| *at >= before_ms);
+        Ok((before - d.seen.len()) as u64)
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        Ok(self.data().dead.clone())
+    }
+
+    async fn delivery(&self, channel: &str, provider_id: &str) -> Result<Option<Delivery>> {
+        Ok(self
+            .data()
+            .deliveries
+            .get(&Delivery::key(channel, provider_id))
+            .cloned())
     }
 }

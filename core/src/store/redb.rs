@@ -17,7 +17,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::writer::{Done, GroupWriter, Job, Writer};
-use super::{Changes, Handoff, OutboxMessage, Store, Ticket, TranscriptEntry};
+use super::{
+    Changes, DeadLetter, Delivery, Handoff, InboxItem, OutboxMessage, OutboxUpdate, Store, Ticket,
+    TranscriptEntry,
+};
 use crate::error::{Error, Result};
 use crate::session::{SaveOutcome, Session, SessionKey};
 
@@ -28,6 +31,10 @@ const TRANSCRIPT: TableDefinition<u64, &[u8]> = TableDefinition::new("transcript
 const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
 const SEQUENCES: TableDefinition<&str, u64> = TableDefinition::new("sequences");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+const INBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("inbox");
+const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen");
+const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
+const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
 
 /// The file name inside the data folder.
 pub const FILE_NAME: &str = "layan.redb";
@@ -89,6 +96,10 @@ impl RedbStore {
             tx.open_table(COUNTERS).map_err(db_err)?;
             tx.open_table(SEQUENCES).map_err(db_err)?;
             tx.open_table(OUTBOX).map_err(db_err)?;
+            tx.open_table(INBOX).map_err(db_err)?;
+            tx.open_table(SEEN).map_err(db_err)?;
+            tx.open_table(DEAD).map_err(db_err)?;
+            tx.open_table(DELIVERIES).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
         let db = Arc::new(db);
@@ -179,14 +190,158 @@ fn apply_job(tx: &redb::WriteTransaction, job: &Job) -> Result<Done> {
             t.insert(name.as_str(), next).map_err(db_err)?;
             Ok(Done::Number(next))
         }
-        Job::Ack(ids) => {
-            let mut t = tx.open_table(OUTBOX).map_err(db_err)?;
-            for id in ids {
-                t.remove(id).map_err(db_err)?;
+        Job::Outbox(updates) => {
+            for u in updates {
+                apply_outbox_update(tx, u)?;
             }
             Ok(Done::Acked)
         }
+        Job::Accept(items) => {
+            let mut seen = tx.open_table(SEEN).map_err(db_err)?;
+            let mut ids = Vec::with_capacity(items.len());
+            let mut fresh = Vec::new();
+            for item in items {
+                let key = item.dedup_key();
+                if seen.get(key.as_str()).map_err(db_err)?.is_some() {
+                    ids.push(None);
+                    continue;
+                }
+                seen.insert(key.as_str(), item.received_ms)
+                    .map_err(db_err)?;
+                fresh.push(ids.len());
+                ids.push(Some(0));
+            }
+            drop(seen);
+            let encoded = fresh
+                .iter()
+                .map(|&i| encode(&items[i]))
+                .collect::<Result<Vec<_>>>()?;
+            for (slot, id) in fresh.iter().zip(append(tx, INBOX, "inbox", encoded)?) {
+                ids[*slot] = Some(id);
+            }
+            Ok(Done::Accepted(ids))
+        }
+        Job::Forget(before) => {
+            let mut seen = tx.open_table(SEEN).map_err(db_err)?;
+            let removed = seen
+                .extract_if(|_, at| at < *before)
+                .map_err(db_err)?
+                .count();
+            Ok(Done::Number(removed as u64))
+        }
     }
+}
+
+/// Appends `values` under fresh ids of sequence `seq`; returns the ids.
+fn append(
+    tx: &redb::WriteTransaction,
+    def: TableDefinition<u64, &[u8]>,
+    seq: &str,
+    values: Vec<Vec<u8>>,
+) -> Result<Vec<u64>> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut seqs = tx.open_table(SEQUENCES).map_err(db_err)?;
+    let mut next = seqs.get(seq).map_err(db_err)?.map_or(0, |v| v.value());
+    let mut t = tx.open_table(def).map_err(db_err)?;
+    let mut ids = Vec::with_capacity(values.len());
+    for v in values {
+        next += 1;
+        t.insert(next, v.as_slice()).map_err(db_err)?;
+        ids.push(next);
+    }
+    seqs.insert(seq, next).map_err(db_err)?;
+    Ok(ids)
+}
+
+fn apply_outbox_update(tx: &redb::WriteTransaction, u: &OutboxUpdate) -> Result<()> {
+    let mut outbox = tx.open_table(OUTBOX).map_err(db_err)?;
+    match u {
+        OutboxUpdate::Sent {
+            id,
+            provider_id,
+            time_ms,
+        } => {
+            let Some(m) = outbox.remove(id).map_err(db_err)? else {
+                return Ok(());
+            };
+            let m: OutboxMessage = decode(m.value())?;
+            if let Some(pid) = provider_id {
+                let d = Delivery {
+                    channel: m.channel.clone(),
+                    user: m.user.clone(),
+                    provider_id: pid.clone(),
+                    status: "sent".to_owned(),
+                    error: None,
+                    time_ms: *time_ms,
+                };
+                let mut t = tx.open_table(DELIVERIES).map_err(db_err)?;
+                t.insert(
+                    Delivery::key(&m.channel, pid).as_str(),
+                    encode(&d)?.as_slice(),
+                )
+                .map_err(db_err)?;
+            }
+        }
+        OutboxUpdate::Retry {
+            id,
+            attempts,
+            not_before_ms,
+            error,
+        } => {
+            let Some(v) = outbox.get(id).map_err(db_err)? else {
+                return Ok(());
+            };
+            let mut m: OutboxMessage = decode(v.value())?;
+            drop(v);
+            m.attempts = *attempts;
+            m.not_before_ms = *not_before_ms;
+            m.last_error = Some(error.clone());
+            outbox.insert(id, encode(&m)?.as_slice()).map_err(db_err)?;
+        }
+        OutboxUpdate::Dead {
+            id,
+            reason,
+            detail,
+            time_ms,
+        } => {
+            let Some(v) = outbox.remove(id).map_err(db_err)? else {
+                return Ok(());
+            };
+            let message: OutboxMessage = decode(v.value())?;
+            drop(v);
+            drop(outbox);
+            let dead = DeadLetter {
+                message,
+                reason: reason.clone(),
+                detail: detail.clone(),
+                time_ms: *time_ms,
+            };
+            append(tx, DEAD, "dead_letters", vec![encode(&dead)?])?;
+        }
+        OutboxUpdate::Status {
+            channel,
+            provider_id,
+            status,
+            error,
+            time_ms,
+        } => {
+            let mut t = tx.open_table(DELIVERIES).map_err(db_err)?;
+            let key = Delivery::key(channel, provider_id);
+            let Some(v) = t.get(key.as_str()).map_err(db_err)? else {
+                return Ok(());
+            };
+            let mut d: Delivery = decode(v.value())?;
+            drop(v);
+            d.status.clone_from(status);
+            d.error.clone_from(error);
+            d.time_ms = *time_ms;
+            t.insert(key.as_str(), encode(&d)?.as_slice())
+                .map_err(db_err)?;
+        }
+    }
+    Ok(())
 }
 
 /// One change set: checks the session version first, so that a conflict
@@ -209,19 +364,12 @@ fn apply_changes(tx: &redb::WriteTransaction, c: &Changes) -> Result<SaveOutcome
         t.insert(k.as_str(), encode(&stored)?.as_slice())
             .map_err(db_err)?;
     }
-    if !c.transcript.is_empty() {
-        let mut seq = tx.open_table(SEQUENCES).map_err(db_err)?;
-        let mut next = seq
-            .get("transcript")
-            .map_err(db_err)?
-            .map_or(0, |v| v.value());
-        let mut t = tx.open_table(TRANSCRIPT).map_err(db_err)?;
-        for line in &c.transcript {
-            next += 1;
-            t.insert(next, encode(line)?.as_slice()).map_err(db_err)?;
-        }
-        seq.insert("transcript", next).map_err(db_err)?;
-    }
+    append(
+        tx,
+        TRANSCRIPT,
+        "transcript",
+        c.transcript.iter().map(encode).collect::<Result<_>>()?,
+    )?;
     if !c.tickets.is_empty() {
         let mut t = tx.open_table(TICKETS).map_err(db_err)?;
         for ticket in &c.tickets {
@@ -236,15 +384,17 @@ fn apply_changes(tx: &redb::WriteTransaction, c: &Changes) -> Result<SaveOutcome
                 .map_err(db_err)?;
         }
     }
-    if !c.outbox.is_empty() {
-        let mut seq = tx.open_table(SEQUENCES).map_err(db_err)?;
-        let mut next = seq.get("outbox").map_err(db_err)?.map_or(0, |v| v.value());
-        let mut t = tx.open_table(OUTBOX).map_err(db_err)?;
-        for m in &c.outbox {
-            next += 1;
-            t.insert(next, encode(m)?.as_slice()).map_err(db_err)?;
+    append(
+        tx,
+        OUTBOX,
+        "outbox",
+        c.outbox.iter().map(encode).collect::<Result<_>>()?,
+    )?;
+    if !c.inbox_done.is_empty() {
+        let mut t = tx.open_table(INBOX).map_err(db_err)?;
+        for id in &c.inbox_done {
+            t.remove(id).map_err(db_err)?;
         }
-        seq.insert("outbox", next).map_err(db_err)?;
     }
     if !c.counters.is_empty() {
         let mut t = tx.open_table(COUNTERS).map_err(db_err)?;
@@ -265,6 +415,19 @@ fn all<K: redb::Key + 'static, T: DeserializeOwned>(
     for item in t.iter().map_err(db_err)? {
         let (_, v) = item.map_err(db_err)?;
         out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
+fn with_ids<T: DeserializeOwned>(
+    tx: &redb::ReadTransaction,
+    def: TableDefinition<u64, &[u8]>,
+) -> Result<Vec<(u64, T)>> {
+    let t = tx.open_table(def).map_err(db_err)?;
+    let mut out = Vec::new();
+    for item in t.iter().map_err(db_err)? {
+        let (k, v) = item.map_err(db_err)?;
+        out.push((k.value(), decode(v.value())?));
     }
     Ok(out)
 }
@@ -339,19 +502,38 @@ impl Store for RedbStore {
     }
 
     async fn outbox(&self) -> Result<Vec<(u64, OutboxMessage)>> {
-        self.read(|tx| {
-            let t = tx.open_table(OUTBOX).map_err(db_err)?;
-            let mut out = Vec::new();
-            for item in t.iter().map_err(db_err)? {
-                let (k, v) = item.map_err(db_err)?;
-                out.push((k.value(), decode(v.value())?));
-            }
-            Ok(out)
-        })
-        .await
+        self.read(|tx| with_ids(tx, OUTBOX)).await
     }
 
-    async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
-        self.writer.ack(ids.to_vec()).await
+    async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<()> {
+        self.writer.update_outbox(updates).await
+    }
+
+    async fn accept(&self, items: Vec<InboxItem>) -> Result<Vec<Option<u64>>> {
+        self.writer.accept(items).await
+    }
+
+    async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {
+        self.read(|tx| with_ids(tx, INBOX)).await
+    }
+
+    async fn forget_seen(&self, before_ms: u64) -> Result<u64> {
+        self.writer.forget(before_ms).await
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        self.read(|tx| all(tx, DEAD)).await
+    }
+
+    async fn delivery(&self, channel: &str, provider_id: &str) -> Result<Option<Delivery>> {
+        let key = Delivery::key(channel, provider_id);
+        self.read(move |tx| {
+            let t = tx.open_table(DELIVERIES).map_err(db_err)?;
+            t.get(key.as_str())
+                .map_err(db_err)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
     }
 }

@@ -19,11 +19,14 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::redb::claim_folder;
 use super::writer::{Done, GroupWriter, Job, Writer};
-use super::{Changes, Handoff, OutboxMessage, Store, Ticket, TranscriptEntry};
+use super::{
+    Changes, DeadLetter, Delivery, Handoff, InboxItem, OutboxMessage, OutboxUpdate, Store, Ticket,
+    TranscriptEntry,
+};
 use crate::error::{Error, Result};
 use crate::session::{SaveOutcome, Session, SessionKey};
 
-const TREES: [&str; 7] = [
+const TREES: [&str; 11] = [
     "sessions",
     "tickets",
     "handoffs",
@@ -31,6 +34,10 @@ const TREES: [&str; 7] = [
     "counters",
     "sequences",
     "outbox",
+    "inbox",
+    "seen",
+    "dead_letters",
+    "deliveries",
 ];
 const SESSIONS: usize = 0;
 const TICKETS: usize = 1;
@@ -39,6 +46,10 @@ const TRANSCRIPT: usize = 3;
 const COUNTERS: usize = 4;
 const SEQUENCES: usize = 5;
 const OUTBOX: usize = 6;
+const INBOX: usize = 7;
+const SEEN: usize = 8;
+const DEAD: usize = 9;
+const DELIVERIES: usize = 10;
 
 fn db_err(e: impl std::fmt::Display) -> Error {
     Error::Store(format!("sled: {e}"))
@@ -142,6 +153,19 @@ fn abort<E: std::fmt::Display>(e: E) -> ConflictableTransactionError<String> {
 
 /// Applies one job in one transaction; a conflicting commit writes nothing.
 fn apply(trees: &[sled::Tree], job: &Job) -> Result<Done> {
+    if let Job::Forget(before) = job {
+        // Not transactional: forgetting is idempotent and may stop half-way.
+        let mut removed = 0;
+        for item in trees[SEEN].iter() {
+            let (k, v) = item.map_err(db_err)?;
+            if u64_of(Some(v)) < *before {
+                trees[SEEN].remove(k).map_err(db_err)?;
+                removed += 1;
+            }
+        }
+        return Ok(Done::Number(removed));
+    }
+    let accepted = std::cell::RefCell::new(Vec::new());
     let outcome = trees.transaction(|t: &Vec<TransactionalTree>| -> TxResult<u64> {
         match job {
             Job::Commit(c) => apply_changes(t, c),
@@ -150,18 +174,38 @@ fn apply(trees: &[sled::Tree], job: &Job) -> Result<Done> {
                 t[SEQUENCES].insert(name.as_bytes(), &next.to_be_bytes())?;
                 Ok(next)
             }
-            Job::Ack(ids) => {
-                for id in ids {
-                    t[OUTBOX].remove(&id.to_be_bytes())?;
+            Job::Outbox(updates) => {
+                for u in updates {
+                    apply_outbox_update(t, u)?;
                 }
                 Ok(0)
             }
+            Job::Accept(items) => {
+                let mut accepted = accepted.borrow_mut();
+                accepted.clear();
+                let mut next = u64_of(t[SEQUENCES].get(b"inbox")?);
+                for item in items {
+                    let key = item.dedup_key();
+                    if t[SEEN].get(key.as_bytes())?.is_some() {
+                        accepted.push(None);
+                        continue;
+                    }
+                    t[SEEN].insert(key.as_bytes(), &item.received_ms.to_be_bytes())?;
+                    next += 1;
+                    t[INBOX].insert(&next.to_be_bytes(), encode(item).map_err(abort)?)?;
+                    accepted.push(Some(next));
+                }
+                t[SEQUENCES].insert(b"inbox", &next.to_be_bytes())?;
+                Ok(0)
+            }
+            Job::Forget(_) => Ok(0),
         }
     });
     let done = |v: u64| match job {
         Job::Commit(_) => Done::Saved(SaveOutcome::Saved(v)),
-        Job::Next(_) => Done::Number(v),
-        Job::Ack(_) => Done::Acked,
+        Job::Next(_) | Job::Forget(_) => Done::Number(v),
+        Job::Outbox(_) => Done::Acked,
+        Job::Accept(_) => Done::Accepted(accepted.borrow().clone()),
     };
     match outcome {
         Ok(v) => Ok(done(v)),
@@ -225,6 +269,9 @@ fn apply_changes(t: &[TransactionalTree], c: &Changes) -> TxResult<u64> {
     for h in &c.handoffs {
         t[HANDOFFS].insert(key_of(&h.key()).as_bytes(), encode(h).map_err(abort)?)?;
     }
+    for id in &c.inbox_done {
+        t[INBOX].remove(&id.to_be_bytes())?;
+    }
     for (k, delta) in &c.counters {
         let v = t[COUNTERS]
             .get(k.as_bytes())?
@@ -235,9 +282,94 @@ fn apply_changes(t: &[TransactionalTree], c: &Changes) -> TxResult<u64> {
     Ok(version)
 }
 
+fn apply_outbox_update(t: &[TransactionalTree], u: &OutboxUpdate) -> TxResult<()> {
+    match u {
+        OutboxUpdate::Sent {
+            id,
+            provider_id,
+            time_ms,
+        } => {
+            let removed = t[OUTBOX].remove(&id.to_be_bytes())?;
+            if let (Some(v), Some(pid)) = (removed, provider_id) {
+                let m: OutboxMessage = decode(&v).map_err(abort)?;
+                let d = Delivery {
+                    channel: m.channel.clone(),
+                    user: m.user,
+                    provider_id: pid.clone(),
+                    status: "sent".to_owned(),
+                    error: None,
+                    time_ms: *time_ms,
+                };
+                t[DELIVERIES].insert(
+                    Delivery::key(&m.channel, pid).as_bytes(),
+                    encode(&d).map_err(abort)?,
+                )?;
+            }
+        }
+        OutboxUpdate::Retry {
+            id,
+            attempts,
+            not_before_ms,
+            error,
+        } => {
+            if let Some(v) = t[OUTBOX].get(id.to_be_bytes())? {
+                let mut m: OutboxMessage = decode(&v).map_err(abort)?;
+                m.attempts = *attempts;
+                m.not_before_ms = *not_before_ms;
+                m.last_error = Some(error.clone());
+                t[OUTBOX].insert(&id.to_be_bytes(), encode(&m).map_err(abort)?)?;
+            }
+        }
+        OutboxUpdate::Dead {
+            id,
+            reason,
+            detail,
+            time_ms,
+        } => {
+            if let Some(v) = t[OUTBOX].remove(&id.to_be_bytes())? {
+                let dead = DeadLetter {
+                    message: decode(&v).map_err(abort)?,
+                    reason: reason.clone(),
+                    detail: detail.clone(),
+                    time_ms: *time_ms,
+                };
+                let next = u64_of(t[SEQUENCES].get(b"dead_letters")?) + 1;
+                t[DEAD].insert(&next.to_be_bytes(), encode(&dead).map_err(abort)?)?;
+                t[SEQUENCES].insert(b"dead_letters", &next.to_be_bytes())?;
+            }
+        }
+        OutboxUpdate::Status {
+            channel,
+            provider_id,
+            status,
+            error,
+            time_ms,
+        } => {
+            let key = Delivery::key(channel, provider_id);
+            if let Some(v) = t[DELIVERIES].get(key.as_bytes())? {
+                let mut d: Delivery = decode(&v).map_err(abort)?;
+                d.status.clone_from(status);
+                d.error.clone_from(error);
+                d.time_ms = *time_ms;
+                t[DELIVERIES].insert(key.as_bytes(), encode(&d).map_err(abort)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<T>> {
     tree.iter()
         .map(|item| item.map_err(db_err).and_then(|(_, v)| decode(&v)))
+        .collect()
+}
+
+fn with_ids<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<(u64, T)>> {
+    tree.iter()
+        .map(|item| {
+            let (k, v) = item.map_err(db_err)?;
+            Ok((u64_of(Some(k)), decode(&v)?))
+        })
         .collect()
 }
 
@@ -312,19 +444,38 @@ impl Store for SledStore {
     }
 
     async fn outbox(&self) -> Result<Vec<(u64, OutboxMessage)>> {
-        self.read(|t| {
-            t[OUTBOX]
-                .iter()
-                .map(|item| {
-                    let (k, v) = item.map_err(db_err)?;
-                    Ok((u64_of(Some(k)), decode(&v)?))
-                })
-                .collect()
-        })
-        .await
+        self.read(|t| with_ids(&t[OUTBOX])).await
     }
 
-    async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
-        self.writer.ack(ids.to_vec()).await
+    async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<()> {
+        self.writer.update_outbox(updates).await
+    }
+
+    async fn accept(&self, items: Vec<InboxItem>) -> Result<Vec<Option<u64>>> {
+        self.writer.accept(items).await
+    }
+
+    async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {
+        self.read(|t| with_ids(&t[INBOX])).await
+    }
+
+    async fn forget_seen(&self, before_ms: u64) -> Result<u64> {
+        self.writer.forget(before_ms).await
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        self.read(|t| all(&t[DEAD])).await
+    }
+
+    async fn delivery(&self, channel: &str, provider_id: &str) -> Result<Option<Delivery>> {
+        let key = Delivery::key(channel, provider_id);
+        self.read(move |t| {
+            t[DELIVERIES]
+                .get(key.as_bytes())
+                .map_err(db_err)?
+                .map(|v| decode(&v))
+                .transpose()
+        })
+        .await
     }
 }

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::{
-    Changes, Direction, Handoff, HandoffState, OutboxMessage, Store, Ticket, TicketStatus,
-    TranscriptEntry,
+    Changes, Direction, Handoff, HandoffState, InboxItem, OutboxMessage, OutboxUpdate, Store,
+    Ticket, TicketStatus, TranscriptEntry,
 };
+use crate::message::Content;
 use crate::session::{SaveOutcome, Session, SessionKey};
 
 /// Runs every check against stores made by `make`; panics on the first failure.
@@ -18,6 +19,8 @@ pub async fn run<S: Store>(make: impl Fn() -> S) {
     tickets_round_trip(&make()).await;
     sequences_are_unique_under_concurrency(Arc::new(make())).await;
     counters_outbox_handoffs_transcript(&make()).await;
+    inbox_deduplicates_and_clears_with_the_answer(&make()).await;
+    outbox_retries_dead_letters_and_statuses(&make()).await;
 }
 
 fn saved(outcome: SaveOutcome) {
@@ -173,6 +176,7 @@ async fn counters_outbox_handoffs_transcript(store: &impl Store) {
         text: "Tiket Anda diproses".into(),
         buttons: Vec::new(),
         created_ms: 1,
+        ..OutboxMessage::default()
     }];
     c.handoffs = vec![Handoff {
         channel: "test".into(),
@@ -210,4 +214,144 @@ async fn counters_outbox_handoffs_transcript(store: &impl Store) {
         h,
         "one hand-off per conversation, replaced"
     );
+}
+
+fn inbox_item(id: &str, received_ms: u64) -> InboxItem {
+    InboxItem {
+        channel: "whatsapp".into(),
+        user: "6281234567890".into(),
+        message_id: id.into(),
+        content: Content::Text(format!("pesan {id}")),
+        time_ms: received_ms,
+        received_ms,
+        profile_name: Some("Budi".into()),
+    }
+}
+
+async fn inbox_deduplicates_and_clears_with_the_answer(store: &impl Store) {
+    let ids = store
+        .accept(vec![inbox_item("wamid.1", 10), inbox_item("wamid.2", 20)])
+        .await
+        .unwrap();
+    assert!(ids.iter().all(Option::is_some), "{ids:?}");
+    let again = store
+        .accept(vec![inbox_item("wamid.2", 30), inbox_item("wamid.3", 30)])
+        .await
+        .unwrap();
+    assert_eq!(again[0], None, "a provider's retry is dropped");
+    assert!(again[1].is_some());
+    let mut other = inbox_item("wamid.1", 40);
+    other.channel = "telegram".into();
+    assert!(
+        store.accept(vec![other]).await.unwrap()[0].is_some(),
+        "ids are unique per channel only"
+    );
+    let pending = store.inbox().await.unwrap();
+    assert_eq!(pending.len(), 4);
+    assert_eq!(
+        pending[0].1,
+        inbox_item("wamid.1", 10),
+        "kept whole, in order"
+    );
+    // The answer and the inbox entry go together.
+    saved(
+        store
+            .commit(Changes {
+                inbox_done: vec![pending[0].0],
+                outbox: vec![OutboxMessage {
+                    channel: "whatsapp".into(),
+                    user: "6281234567890".into(),
+                    text: "jawaban".into(),
+                    reply_to: Some("wamid.1".into()),
+                    ..OutboxMessage::default()
+                }],
+                ..Changes::default()
+            })
+            .await
+            .unwrap(),
+    );
+    assert_eq!(store.inbox().await.unwrap().len(), 3);
+    assert_eq!(store.outbox().await.unwrap().len(), 1);
+    // Forgetting old ids lets the same id in again (past the retention).
+    assert_eq!(store.forget_seen(25).await.unwrap(), 2);
+    assert!(store.accept(vec![inbox_item("wamid.1", 50)]).await.unwrap()[0].is_some());
+    assert_eq!(
+        store.accept(vec![inbox_item("wamid.3", 50)]).await.unwrap()[0],
+        None
+    );
+}
+
+async fn outbox_retries_dead_letters_and_statuses(store: &impl Store) {
+    let message = |text: &str| OutboxMessage {
+        channel: "whatsapp".into(),
+        user: "6281234567890".into(),
+        text: text.into(),
+        ..OutboxMessage::default()
+    };
+    saved(
+        store
+            .commit(Changes {
+                outbox: vec![message("satu"), message("dua"), message("tiga")],
+                ..Changes::default()
+            })
+            .await
+            .unwrap(),
+    );
+    let queued = store.outbox().await.unwrap();
+    let (a, b, c) = (queued[0].0, queued[1].0, queued[2].0);
+    store
+        .update_outbox(vec![
+            OutboxUpdate::Sent {
+                id: a,
+                provider_id: Some("wamid.out1".into()),
+                time_ms: 5,
+            },
+            OutboxUpdate::Retry {
+                id: b,
+                attempts: 1,
+                not_before_ms: 900,
+                error: "http 429".into(),
+            },
+            OutboxUpdate::Dead {
+                id: c,
+                reason: "outside_24h_window".into(),
+                detail: "131047".into(),
+                time_ms: 6,
+            },
+        ])
+        .await
+        .unwrap();
+    let left = store.outbox().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, b);
+    assert_eq!(left[0].1.attempts, 1);
+    assert_eq!(left[0].1.not_before_ms, 900);
+    assert_eq!(left[0].1.last_error.as_deref(), Some("http 429"));
+    let dead = store.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].message.text, "tiga");
+    assert_eq!(dead[0].reason, "outside_24h_window");
+    let sent = store
+        .delivery("whatsapp", "wamid.out1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.status, "sent");
+    store
+        .update_outbox(vec![OutboxUpdate::Status {
+            channel: "whatsapp".into(),
+            provider_id: "wamid.out1".into(),
+            status: "read".into(),
+            error: None,
+            time_ms: 9,
+        }])
+        .await
+        .unwrap();
+    let read = store
+        .delivery("whatsapp", "wamid.out1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((read.status.as_str(), read.time_ms), ("read", 9));
+    assert_eq!(store.delivery("whatsapp", "nope").await.unwrap(), None);
 }

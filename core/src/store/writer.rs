@@ -10,7 +10,7 @@ use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
-use super::Changes;
+use super::{Changes, InboxItem, OutboxUpdate};
 use crate::error::{Error, Result};
 use crate::session::SaveOutcome;
 
@@ -23,8 +23,12 @@ pub(super) enum Job {
     Commit(Box<Changes>),
     /// Hand out the next number of a sequence.
     Next(String),
-    /// Remove delivered outbox messages.
-    Ack(Vec<u64>),
+    /// Record delivery outcomes.
+    Outbox(Vec<OutboxUpdate>),
+    /// Accept inbound messages, deduplicated.
+    Accept(Vec<InboxItem>),
+    /// Forget provider ids accepted before a time.
+    Forget(u64),
 }
 
 /// The result of one job.
@@ -33,8 +37,10 @@ pub(super) enum Done {
     Saved(SaveOutcome),
     /// A sequence number.
     Number(u64),
-    /// Outbox messages removed.
+    /// Delivery outcomes recorded.
     Acked,
+    /// Inbox ids of accepted items (`None`: a duplicate).
+    Accepted(Vec<Option<u64>>),
 }
 
 /// What a backend does with a group: apply every job and make the whole
@@ -100,9 +106,23 @@ impl Writer {
         }
     }
 
-    pub(super) async fn ack(&self, ids: Vec<u64>) -> Result<()> {
-        match self.run(Job::Ack(ids)).await? {
+    pub(super) async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<()> {
+        match self.run(Job::Outbox(updates)).await? {
             Done::Acked => Ok(()),
+            _ => Err(Error::Store("internal: mismatched reply".to_owned())),
+        }
+    }
+
+    pub(super) async fn accept(&self, items: Vec<InboxItem>) -> Result<Vec<Option<u64>>> {
+        match self.run(Job::Accept(items)).await? {
+            Done::Accepted(ids) => Ok(ids),
+            _ => Err(Error::Store("internal: mismatched reply".to_owned())),
+        }
+    }
+
+    pub(super) async fn forget(&self, before_ms: u64) -> Result<u64> {
+        match self.run(Job::Forget(before_ms)).await? {
+            Done::Number(n) => Ok(n),
             _ => Err(Error::Store("internal: mismatched reply".to_owned())),
         }
     }
