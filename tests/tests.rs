@@ -7,5 +7,6 @@ mod conversations;
 mod engine;
 mod http_action;
 mod pack_loading;
+mod pipeline;
 mod properties;
 mod util;

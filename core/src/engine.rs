@@ -323,6 +323,35 @@ impl Engine {
     /// # Errors
     /// When the store fails, or the session kept changing under us.
     pub async fn handle_outcome(&self, inbound: Inbound) -> Result<Outcome> {
+        self.handle_with(inbound, None).await
+    }
+
+    /// Handles a message from the durable inbox (entry `inbox_id`) for a
+    /// channel with `caps`: the replies go to the store's outbox, addressed
+    /// to the citizen, in the same atomic commit that removes the inbox
+    /// entry, so that a message is answered exactly once even when the
+    /// process dies at any point. Answers longer than `caps.budget` are
+    /// cut; the citizen gets the rest by replying `LANJUT`.
+    ///
+    /// # Errors
+    /// When the store fails, or the session kept changing under us.
+    pub async fn handle_queued(
+        &self,
+        inbox_id: u64,
+        inbound: Inbound,
+        caps: &crate::message::Capabilities,
+    ) -> Result<Outcome> {
+        self.handle_with(
+            inbound,
+            Some(Queued {
+                inbox_id,
+                budget: caps.budget,
+            }),
+        )
+        .await
+    }
+
+    async fn handle_with(&self, inbound: Inbound, queued: Option<Queued>) -> Result<Outcome> {
         let key = SessionKey::new(&inbound.channel, &inbound.user);
         let lock = self.conversation_lock(&key);
         let _in_order = lock.lock().await;
@@ -331,8 +360,24 @@ impl Engine {
         for _ in 0..MAX_CAS_RETRIES {
             let session = self.inner.store.session(&key).await?.unwrap_or_default();
             let mut turn = Turn::new(self, &active, key.clone(), session, &inbound);
+            turn.budget = queued.as_ref().and_then(|q| q.budget);
             turn.run().await?;
-            let (changes, outcome) = turn.finish(started);
+            let (mut changes, outcome) = turn.finish(started);
+            if let Some(q) = &queued {
+                changes.inbox_done.push(q.inbox_id);
+                let now = unix_ms(SystemTime::now());
+                changes.outbox.extend(outcome.replies.iter().map(|r| {
+                    crate::store::OutboxMessage {
+                        channel: inbound.channel.clone(),
+                        user: inbound.user.clone(),
+                        text: r.text().to_owned(),
+                        buttons: r.options(),
+                        created_ms: now,
+                        reply_to: Some(inbound.message_id.clone()),
+                        ..crate::store::OutboxMessage::default()
+                    }
+                }));
+            }
             match self.inner.store.commit(changes).await? {
                 SaveOutcome::Saved(_) => {
                     if outcome.intent == FALLBACK {
@@ -355,9 +400,21 @@ impl Engine {
     }
 }
 
+/// How a message from the durable inbox is handled.
+struct Queued {
+    inbox_id: u64,
+    budget: Option<usize>,
+}
+
+/// What the citizen writes to get the rest of a cut answer.
+const MORE_WORDS: &[&str] = &["lanjut", "lanjutkan", "lanjutan", "next", "selanjutnya"];
+/// The line under a cut answer.
+const MORE_HINT: &str = "(Balas LANJUT untuk membaca selanjutnya.)";
+
 /// One message being handled: the session as loaded, and what the message
 /// changes, gathered before one commit.
 struct Turn<'a> {
+    budget: Option<usize>,
     engine: &'a Engine,
     active: &'a Active,
     key: SessionKey,
@@ -383,6 +440,7 @@ impl<'a> Turn<'a> {
         inbound: &'a Inbound,
     ) -> Self {
         Self {
+            budget: None,
             engine,
             active,
             key,
@@ -438,8 +496,29 @@ impl<'a> Turn<'a> {
     }
 
     /// Adds a reply; its buttons become the menu that number answers refer to.
+    /// Text over the channel's budget is cut; the rest waits for `LANJUT`.
     fn say(&mut self, text: impl Into<String>, buttons: Vec<Button>) {
-        let text = text.into();
+        let mut text = text.into();
+        if let Some(budget) = self.budget
+            && text.chars().count() > budget
+        {
+            let room = budget.saturating_sub(MORE_HINT.chars().count() + 1).max(1);
+            let first = crate::render::split_text(&text, room)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            let rest = text
+                .trim()
+                .strip_prefix(first.as_str())
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            self.session.more = Some(match self.session.more.take() {
+                Some(earlier) => format!("{rest}\n\n{earlier}"),
+                None => rest,
+            });
+            text = format!("{first}\n{MORE_HINT}");
+        }
         self.session.menu.clone_from(&buttons);
         self.replies.push(if buttons.is_empty() {
             Reply::Text(text)
@@ -472,6 +551,28 @@ impl<'a> Turn<'a> {
             return Ok(());
         }
         let text = self.text().to_owned();
+        if let Some(more) = self.session.more.take()
+            && MORE_WORDS.contains(&text.trim().to_lowercase().as_str())
+        {
+            self.set("lanjut", Layer::Choice, 1.0);
+            let menu = self.session.menu.clone();
+            self.say(more, menu);
+            return Ok(());
+        }
+        if let Some(from) = text
+            .strip_prefix(crate::render::MORE_PAYLOAD)
+            .and_then(|n| n.parse::<usize>().ok())
+            && matches!(self.inbound.content, Content::Payload(_))
+        {
+            self.set("pilihan", Layer::Choice, 1.0);
+            let rest = self.session.menu.get(from..).unwrap_or_default().to_vec();
+            if rest.is_empty() {
+                self.builtin("pilihan", builtin::NO_MENU);
+            } else {
+                self.say("Pilihan lainnya:", rest);
+            }
+            return Ok(());
+        }
         if dialog::is_cancel(&text) {
             return self.cancel();
         }

@@ -43,17 +43,20 @@ mod error;
 mod message;
 mod pack;
 
+pub mod channel;
 pub mod clock;
 pub mod eval;
 pub mod matcher;
 pub mod normalise;
 pub mod packtest;
+pub mod pipeline;
 pub mod privacy;
 pub mod render;
 pub mod session;
 pub mod slots;
 pub mod store;
 
+pub use channel::{Channel, SendError, Sent};
 pub use engine::{
     ActionContext, ActionError, ActionFuture, ActionOutput, CsatStats, CustomAction, Engine,
     EngineBuilder, Outcome, Stats, TicketStats,
@@ -66,12 +69,15 @@ pub use pack::{
     Action, FALLBACK, Form, Intent, IntentButton, Keyword, OFFICE_VARIABLES, Office, Pack,
     PackMeta, Settings, Slot, SlotKind, Source, Template, TemplateError,
 };
+pub use pipeline::{Pipeline, PipelineConfig, Submitted};
+pub use render::Outgoing;
 pub use session::{FormState, HandoffMode, SaveOutcome, Session, SessionKey};
 #[cfg(feature = "sled")]
 pub use store::SledStore;
 pub use store::{
-    Changes, Direction, Handoff, HandoffState, MemoryStore, OutboxMessage, RedbStore, StatusChange,
-    Store, Ticket, TicketStatus, TranscriptEntry,
+    Changes, DeadLetter, Delivery, Direction, Handoff, HandoffState, InboxItem, MemoryStore,
+    OutboxMessage, OutboxUpdate, RedbStore, StatusChange, Store, Ticket, TicketStatus,
+    TranscriptEntry,
 };
 
 /// The names most programs need: `use layan_core::prelude::*;`.

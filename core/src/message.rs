@@ -189,6 +189,9 @@ pub struct Capabilities {
     pub max_list_rows: usize,
     /// The longest text of one message, in characters (WhatsApp, Telegram: 4096).
     pub max_text: usize,
+    /// The most characters of one answer to send at once (SMS: a few
+    /// segments); the rest waits until the citizen replies `LANJUT`.
+    pub budget: Option<usize>,
 }
 
 impl Capabilities {
@@ -201,6 +204,7 @@ impl Capabilities {
             max_button_title: 0,
             max_list_rows: 0,
             max_text,
+            budget: None,
         }
     }
 
@@ -219,6 +223,7 @@ impl Capabilities {
             max_button_title: 20,
             max_list_rows: 10,
             max_text: 4096,
+            budget: None,
         }
     }
 
@@ -231,6 +236,7 @@ impl Capabilities {
             max_button_title: 64,
             max_list_rows: 0,
             max_text: 4096,
+            budget: None,
         }
     }
 }

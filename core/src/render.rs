@@ -67,6 +67,12 @@ impl Outgoing {
 
 /// The line under a numbered menu.
 pub const MENU_HINT: &str = "Balas dengan nomor pilihan.";
+/// The option that shows the next page of a long menu.
+pub const MORE_TITLE: &str = "Lainnya";
+/// The payload of [`MORE_TITLE`], followed by the index of the first option
+/// of the next page (`@lainnya:9`); the engine answers it with the rest of
+/// the menu the citizen was shown.
+pub const MORE_PAYLOAD: &str = "@lainnya:";
 
 /// Renders `replies` for a channel with `caps`.
 #[must_use]
@@ -158,8 +164,29 @@ fn render_options(out: &mut Vec<Outgoing>, text: &str, buttons: &[Button], caps:
             .collect();
         return push_text(out, text, caps, Some(Tail::Buttons(buttons)));
     }
-    if caps.rich && buttons.len() <= caps.max_list_rows {
-        let rows = buttons
+    if caps.rich && caps.max_buttons >= 2 && caps.max_list_rows < caps.max_buttons {
+        // More options than buttons and no lists: a page of buttons and "Lainnya".
+        let page = caps.max_buttons - 1;
+        let mut shown: Vec<Button> = buttons[..page]
+            .iter()
+            .map(|b| {
+                Button::new(
+                    truncate_title(&b.title, caps.max_button_title),
+                    b.payload.clone(),
+                )
+            })
+            .collect();
+        shown.push(Button::new(MORE_TITLE, format!("{MORE_PAYLOAD}{page}")));
+        return push_text(out, text, caps, Some(Tail::Buttons(shown)));
+    }
+    if caps.rich && caps.max_list_rows >= 2 {
+        // A list; with more options than rows, a page of them and "Lainnya".
+        let page = if buttons.len() <= caps.max_list_rows {
+            buttons.len()
+        } else {
+            caps.max_list_rows - 1
+        };
+        let mut rows: Vec<ListRow> = buttons[..page]
             .iter()
             .map(|b| ListRow {
                 title: truncate_title(&b.title, 24),
@@ -167,6 +194,13 @@ fn render_options(out: &mut Vec<Outgoing>, text: &str, buttons: &[Button], caps:
                 payload: b.payload.clone(),
             })
             .collect();
+        if page < buttons.len() {
+            rows.push(ListRow {
+                title: MORE_TITLE.to_owned(),
+                description: Some(format!("{} pilihan lagi", buttons.len() - page)),
+                payload: format!("{MORE_PAYLOAD}{page}"),
+            });
+        }
         return push_text(
             out,
             text,

@@ -50,6 +50,9 @@ pub struct Session {
     pub handoff: Option<HandoffMode>,
     /// A satisfaction rating the bot is waiting for, and what it rates.
     pub rating_for: Option<String>,
+    /// The rest of an answer cut at the channel's budget, sent on `LANJUT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<String>,
 }
 
 /// The hand-off state a session mirrors, so that the engine knows without

@@ -1,0 +1,702 @@
+//! The delivery pipeline: durable inbox → dispatcher → engine → durable
+//! outbox → channels, losing nothing across crashes.
+//!
+//! 1. A channel's webhook hands its messages to [`Pipeline::submit`], which
+//!    writes them to the store's inbox (deduplicated by provider id) and
+//!    returns only once that is durable; then the provider gets its 200.
+//! 2. The dispatcher runs one worker per conversation: messages of one
+//!    citizen are handled strictly in order, different citizens in
+//!    parallel. A worker lingers for the *burst window* (default 1.5 s)
+//!    after its last message, so that a burst of messages from one citizen
+//!    is handled by the same worker, in order, without interleaving.
+//! 3. [`Engine::handle_queued`] commits the answer to the outbox and removes
+//!    the inbox entry in one transaction: each message is answered once.
+//! 4. The outbox sender delivers one message at a time per citizen, in
+//!    order, through the citizen's channel; retryable failures are retried
+//!    with exponential backoff and jitter (honouring the provider's
+//!    `retry_after`), and a message is dead-lettered with its reason after
+//!    a final error or `max_attempts` failures.
+//!
+//! On start, pending inbox and outbox entries resume. Delivery to the
+//! provider is at-least-once: a process killed after the provider accepted
+//! a message but before its outcome was recorded sends it again on restart
+//! (at most `max_concurrent_sends` messages can be in that window).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::sync::{Notify, Semaphore, mpsc};
+
+use crate::channel::{Channel, SendError, Sent};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::message::{Capabilities, Inbound, Reply};
+use crate::render::render;
+use crate::session::SessionKey;
+use crate::store::{InboxItem, OutboxMessage, OutboxUpdate, unix_ms};
+
+/// Providers retry unacknowledged webhooks for up to seven days (WhatsApp);
+/// provider ids are remembered at least that long.
+pub const MIN_DEDUP_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How the pipeline behaves.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// How long a conversation's worker waits for the next message of a burst.
+    pub burst_window: Duration,
+    /// Failed attempts after which a message is dead-lettered.
+    pub max_attempts: u32,
+    /// The first retry delay; doubled on each failure, with ±20 % jitter.
+    pub backoff_base: Duration,
+    /// The longest retry delay.
+    pub backoff_max: Duration,
+    /// Messages being sent at once, across all citizens.
+    pub max_concurrent_sends: usize,
+    /// How long provider ids are remembered (at least [`MIN_DEDUP_RETENTION`]).
+    pub dedup_retention: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            burst_window: Duration::from_millis(1_500),
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            max_concurrent_sends: 64,
+            dedup_retention: MIN_DEDUP_RETENTION,
+        }
+    }
+}
+
+/// What [`Pipeline::submit`] did with a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Submitted {
+    /// New messages, now durable and queued.
+    pub accepted: usize,
+    /// Messages the channel had already delivered: dropped.
+    pub duplicates: usize,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    channel: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabel {
+    channel: String,
+    reason: String,
+}
+
+/// The pipeline's metrics, in Prometheus form.
+struct Metrics {
+    registry: Registry,
+    messages_in: Family<ChannelLabel, Counter>,
+    duplicates: Family<ChannelLabel, Counter>,
+    messages_out: Family<ChannelLabel, Counter>,
+    send_failures: Family<FailureLabel, Counter>,
+    dead_letters: Family<FailureLabel, Counter>,
+    handle_seconds: Histogram,
+    inbox_depth: Gauge,
+    outbox_depth: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("layan");
+        let m = Self {
+            messages_in: Family::default(),
+            duplicates: Family::default(),
+            messages_out: Family::default(),
+            send_failures: Family::default(),
+            dead_letters: Family::default(),
+            handle_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            inbox_depth: Gauge::default(),
+            outbox_depth: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "messages_in",
+            "Inbound messages accepted, by channel",
+            m.messages_in.clone(),
+        );
+        registry.register(
+            "duplicates",
+            "Inbound messages dropped as provider retries, by channel",
+            m.duplicates.clone(),
+        );
+        registry.register(
+            "messages_out",
+            "Messages the provider accepted, by channel",
+            m.messages_out.clone(),
+        );
+        registry.register(
+            "send_failures",
+            "Failed delivery attempts, by channel and reason",
+            m.send_failures.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Messages given up on, by channel and reason",
+            m.dead_letters.clone(),
+        );
+        registry.register(
+            "handle_seconds",
+            "Time the engine took to handle one message",
+            m.handle_seconds.clone(),
+        );
+        registry.register(
+            "inbox_depth",
+            "Inbound messages accepted and not yet answered",
+            m.inbox_depth.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Messages waiting for delivery",
+            m.outbox_depth.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+/// The running pipeline. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("channels", &self.inner.channels.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+type Job = (u64, InboxItem);
+
+struct Inner {
+    engine: Engine,
+    channels: HashMap<String, Arc<dyn Channel>>,
+    config: PipelineConfig,
+    workers: Mutex<HashMap<SessionKey, mpsc::UnboundedSender<Job>>>,
+    active_workers: AtomicUsize,
+    outbox_wake: Notify,
+    in_flight: Mutex<HashSet<u64>>,
+    busy_users: Mutex<HashSet<SessionKey>>,
+    sends: Arc<Semaphore>,
+    stopping: AtomicBool,
+    stopped: Notify,
+    metrics: Metrics,
+}
+
+impl Pipeline {
+    /// Starts the pipeline around `engine` with `channels`, resuming what
+    /// the store holds: pending inbox messages are handled, the outbox is
+    /// delivered. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn start(
+        engine: Engine,
+        channels: Vec<Arc<dyn Channel>>,
+        config: PipelineConfig,
+    ) -> Result<Self> {
+        let sends = Arc::new(Semaphore::new(config.max_concurrent_sends.max(1)));
+        let pipeline = Self {
+            inner: Arc::new(Inner {
+                engine,
+                channels: channels
+                    .into_iter()
+                    .map(|c| (c.name().to_owned(), c))
+                    .collect(),
+                config,
+                workers: Mutex::new(HashMap::new()),
+                active_workers: AtomicUsize::new(0),
+                outbox_wake: Notify::new(),
+                in_flight: Mutex::new(HashSet::new()),
+                busy_users: Mutex::new(HashSet::new()),
+                sends,
+                stopping: AtomicBool::new(false),
+                stopped: Notify::new(),
+                metrics: Metrics::new(),
+            }),
+        };
+        let pending = pipeline.inner.engine.store().inbox().await?;
+        if !pending.is_empty() {
+            tracing::info!(
+                target: "layan_core::pipeline",
+                count = pending.len(),
+                "resuming unanswered inbound messages"
+            );
+        }
+        pipeline
+            .inner
+            .metrics
+            .inbox_depth
+            .set(to_i64(pending.len()));
+        for job in pending {
+            pipeline.dispatch(job);
+        }
+        tokio::spawn(pipeline.clone().deliver_loop());
+        tokio::spawn(pipeline.clone().forget_loop());
+        Ok(pipeline)
+    }
+
+    /// The engine behind the pipeline.
+    #[must_use]
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// A configured channel by name.
+    #[must_use]
+    pub fn channel(&self, name: &str) -> Option<&Arc<dyn Channel>> {
+        self.inner.channels.get(name)
+    }
+
+    /// Accepts inbound messages: durable in the inbox when this returns
+    /// `Ok`, then handled in the background. Acknowledge the provider only
+    /// after `Ok`; on `Err` answer it with a 5xx so that it retries.
+    ///
+    /// # Errors
+    /// When the store cannot persist them, or the pipeline is stopping.
+    pub async fn submit(&self, messages: Vec<Inbound>) -> Result<Submitted> {
+        if self.inner.stopping.load(Ordering::Acquire) {
+            return Err(Error::Store("the server is shutting down".to_owned()));
+        }
+        if messages.is_empty() {
+            return Ok(Submitted::default());
+        }
+        let now = unix_ms(SystemTime::now());
+        let items: Vec<InboxItem> = messages.iter().map(|m| InboxItem::of(m, now)).collect();
+        let ids = self.inner.engine.store().accept(items.clone()).await?;
+        let mut result = Submitted::default();
+        for (item, id) in items.into_iter().zip(ids) {
+            let label = ChannelLabel {
+                channel: item.channel.clone(),
+            };
+            match id {
+                Some(id) => {
+                    result.accepted += 1;
+                    self.inner.metrics.messages_in.get_or_create(&label).inc();
+                    self.inner.metrics.inbox_depth.inc();
+                    self.dispatch((id, item));
+                }
+                None => {
+                    result.duplicates += 1;
+                    self.inner.metrics.duplicates.get_or_create(&label).inc();
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Records delivery statuses a provider reported (`delivered`, `read`,
+    /// `failed`) against the messages it accepted.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn record_statuses(&self, updates: Vec<OutboxUpdate>) -> Result<()> {
+        for u in &updates {
+            if let OutboxUpdate::Status {
+                channel,
+                status,
+                error,
+                ..
+            } = u
+                && status == "failed"
+            {
+                let label = FailureLabel {
+                    channel: channel.clone(),
+                    reason: error.clone().unwrap_or_else(|| "failed".to_owned()),
+                };
+                self.inner.metrics.send_failures.get_or_create(&label).inc();
+            }
+        }
+        self.inner.engine.store().update_outbox(updates).await
+    }
+
+    /// Tells the sender that messages were queued outside a message's
+    /// handling (an operator's answer, a ticket status change).
+    pub fn wake(&self) {
+        self.inner.outbox_wake.notify_one();
+    }
+
+    /// The metrics in the Prometheus text format.
+    #[must_use]
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.inner.metrics.registry)
+            .is_err()
+        {
+            out.clear();
+        }
+        out
+    }
+
+    /// Stops taking messages, lets the workers finish the message they are
+    /// handling and the sends in flight complete, for at most `grace`.
+    /// Whatever is left stays in the store and resumes on the next start.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.stopping.store(true, Ordering::Release);
+        self.inner.outbox_wake.notify_one();
+        let deadline = Instant::now() + grace;
+        let max = self.inner.config.max_concurrent_sends.max(1);
+        loop {
+            let idle = self.inner.active_workers.load(Ordering::Acquire) == 0
+                && self.inner.sends.available_permits() == max;
+            if idle || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.inner.stopped.notify_waiters();
+    }
+
+    fn capabilities(&self, channel: &str) -> Capabilities {
+        self.inner
+            .channels
+            .get(channel)
+            .map_or_else(|| Capabilities::plain(1_600), |c| c.capabilities())
+    }
+
+    /// Hands a job to its conversation's worker, starting one if needed.
+    fn dispatch(&self, job: Job) {
+        let key = SessionKey::new(&job.1.channel, &job.1.user);
+        let mut workers = self
+            .inner
+            .workers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let job = match workers.get(&key) {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Cannot fail: the receiver is alive.
+        let _ = tx.send(job);
+        workers.insert(key.clone(), tx);
+        self.inner.active_workers.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(self.clone().conversation(key, rx));
+    }
+
+    /// One conversation's worker: its messages, one at a time, in order.
+    async fn conversation(self, key: SessionKey, mut rx: mpsc::UnboundedReceiver<Job>) {
+        loop {
+            let job = match tokio::time::timeout(self.inner.config.burst_window, rx.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(_) => {
+                    // Leave only if nothing arrived meanwhile: checked under
+                    // the lock `dispatch` sends under, so nothing is stranded.
+                    let mut workers = self
+                        .inner
+                        .workers
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match rx.try_recv() {
+                        Ok(job) => {
+                            drop(workers);
+                            job
+                        }
+                        Err(_) => {
+                            workers.remove(&key);
+                            break;
+                        }
+                    }
+                }
+            };
+            if self.inner.stopping.load(Ordering::Acquire) {
+                // Left in the inbox; handled on the next start.
+                continue;
+            }
+            self.handle(job).await;
+        }
+        self.inner.active_workers.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Handles one inbox message, retrying while the store fails: a message
+    /// is never dropped.
+    async fn handle(&self, (id, item): Job) {
+        let caps = self.capabilities(&item.channel);
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            match self
+                .inner
+                .engine
+                .handle_queued(id, item.inbound(), &caps)
+                .await
+            {
+                Ok(_) => {
+                    self.inner
+                        .metrics
+                        .handle_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    self.inner.metrics.inbox_depth.dec();
+                    self.inner.outbox_wake.notify_one();
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(
+                        target: "layan_core::pipeline",
+                        error = %e,
+                        channel = %item.channel,
+                        message_id = %item.message_id,
+                        "handling failed; retrying"
+                    );
+                    if self.inner.stopping.load(Ordering::Acquire) {
+                        return;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// Forgets provider ids past the retention, hourly.
+    async fn forget_loop(self) {
+        let retention = self.inner.config.dedup_retention.max(MIN_DEDUP_RETENTION);
+        loop {
+            let before = SystemTime::now().checked_sub(retention).map_or(0, unix_ms);
+            if let Err(e) = self.inner.engine.store().forget_seen(before).await {
+                tracing::warn!(target: "layan_core::pipeline", error = %e, "cannot prune provider ids");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                () = self.inner.stopped.notified() => return,
+            }
+        }
+    }
+
+    /// Delivers the outbox: the oldest message of each citizen, one at a
+    /// time per citizen, when its backoff has passed.
+    async fn deliver_loop(self) {
+        loop {
+            if self.inner.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            let wait = match self.deliver_ready().await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::error!(target: "layan_core::pipeline", error = %e, "cannot read the outbox");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                () = self.inner.outbox_wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Starts the sends that are due; returns how long until the next is.
+    async fn deliver_ready(&self) -> Result<Duration> {
+        let queued = self.inner.engine.store().outbox().await?;
+        self.inner.metrics.outbox_depth.set(to_i64(queued.len()));
+        let now = unix_ms(SystemTime::now());
+        let mut next_due = u64::MAX;
+        let mut heads: BTreeMap<SessionKey, (u64, OutboxMessage)> = BTreeMap::new();
+        for (id, m) in queued {
+            heads
+                .entry(SessionKey::new(&m.channel, &m.user))
+                .or_insert((id, m));
+        }
+        let mut heads: Vec<(SessionKey, (u64, OutboxMessage))> = heads.into_iter().collect();
+        heads.sort_by_key(|(_, (id, _))| *id);
+        for (key, (id, m)) in heads {
+            if m.not_before_ms > now {
+                next_due = next_due.min(m.not_before_ms);
+                continue;
+            }
+            {
+                let mut busy = self
+                    .inner
+                    .busy_users
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut in_flight = self
+                    .inner
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if busy.contains(&key) || in_flight.contains(&id) {
+                    continue;
+                }
+                let Ok(permit) = Arc::clone(&self.inner.sends).try_acquire_owned() else {
+                    // Every sender is busy; a finishing send wakes us.
+                    break;
+                };
+                busy.insert(key.clone());
+                in_flight.insert(id);
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.deliver(id, m).await;
+                    this.inner
+                        .in_flight
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&id);
+                    this.inner
+                        .busy_users
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&key);
+                    drop(permit);
+                    this.inner.outbox_wake.notify_one();
+                });
+            }
+        }
+        Ok(if next_due == u64::MAX {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_millis(next_due.saturating_sub(now).max(1))
+        })
+    }
+
+    /// Sends one outbox message (every part of it) and records the outcome.
+    async fn deliver(&self, id: u64, m: OutboxMessage) {
+        let outcome = match self.inner.channels.get(&m.channel) {
+            Some(channel) => send_all(channel.as_ref(), &m).await,
+            None => Err(SendError::fatal(
+                "channel_not_configured",
+                format!("no channel `{}` is configured", m.channel),
+            )),
+        };
+        let now = unix_ms(SystemTime::now());
+        let update = match outcome {
+            Ok(sent) => {
+                self.inner
+                    .metrics
+                    .messages_out
+                    .get_or_create(&ChannelLabel {
+                        channel: m.channel.clone(),
+                    })
+                    .inc();
+                OutboxUpdate::Sent {
+                    id,
+                    provider_id: sent.provider_id,
+                    time_ms: now,
+                }
+            }
+            Err(e) => {
+                let label = FailureLabel {
+                    channel: m.channel.clone(),
+                    reason: e.reason().to_owned(),
+                };
+                self.inner.metrics.send_failures.get_or_create(&label).inc();
+                let attempts = m.attempts + 1;
+                match e {
+                    SendError::Retry { detail, after, .. }
+                        if attempts < self.inner.config.max_attempts =>
+                    {
+                        let delay = after.unwrap_or_else(|| self.backoff(attempts));
+                        tracing::warn!(
+                            target: "layan_core::pipeline",
+                            channel = %m.channel,
+                            attempts,
+                            delay_ms = delay.as_millis() as u64,
+                            reason = %label.reason,
+                            "delivery failed; will retry"
+                        );
+                        OutboxUpdate::Retry {
+                            id,
+                            attempts,
+                            not_before_ms: now + u64::try_from(delay.as_millis()).unwrap_or(0),
+                            error: format!("{}: {detail}", label.reason),
+                        }
+                    }
+                    e => {
+                        let reason = if matches!(e, SendError::Retry { .. }) {
+                            "attempts_exhausted".to_owned()
+                        } else {
+                            label.reason.clone()
+                        };
+                        tracing::warn!(
+                            target: "layan_core::pipeline",
+                            channel = %m.channel,
+                            reason = %reason,
+                            error = %e,
+                            "delivery given up; kept as a dead letter"
+                        );
+                        self.inner
+                            .metrics
+                            .dead_letters
+                            .get_or_create(&FailureLabel {
+                                channel: m.channel.clone(),
+                                reason: reason.clone(),
+                            })
+                            .inc();
+                        OutboxUpdate::Dead {
+                            id,
+                            reason,
+                            detail: e.to_string(),
+                            time_ms: now,
+                        }
+                    }
+                }
+            }
+        };
+        // The outcome must be recorded: retry until the store takes it.
+        let mut delay = Duration::from_millis(50);
+        while let Err(e) = self
+            .inner
+            .engine
+            .store()
+            .update_outbox(vec![update.clone()])
+            .await
+        {
+            tracing::error!(target: "layan_core::pipeline", error = %e, "cannot record a delivery");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// The delay before attempt `attempts + 1`: base × 2^(attempts−1), capped, ±20 %.
+    fn backoff(&self, attempts: u32) -> Duration {
+        let c = &self.inner.config;
+        let exp = c
+            .backoff_base
+            .saturating_mul(1 << attempts.saturating_sub(1).min(20))
+            .min(c.backoff_max);
+        exp.mul_f64(0.8 + 0.4 * fastrand::f64())
+    }
+}
+
+/// Renders `m` for the channel and sends every part; the receipt of the last.
+async fn send_all(
+    channel: &dyn Channel,
+    m: &OutboxMessage,
+) -> std::result::Result<Sent, SendError> {
+    let reply = if m.buttons.is_empty() {
+        Reply::Text(m.text.clone())
+    } else {
+        Reply::Buttons {
+            text: m.text.clone(),
+            buttons: m.buttons.clone(),
+        }
+    };
+    let mut last = Sent::default();
+    for part in render(&[reply], &channel.capabilities()) {
+        last = channel.send(&m.user, &part).await?;
+    }
+    Ok(last)
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
