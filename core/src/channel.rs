@@ -99,6 +99,27 @@ impl SendError {
         }
     }
 
+    /// A transport failure (timeout, refused connection, broken body):
+    /// always worth retrying.
+    #[must_use]
+    pub fn transport(e: &reqwest::Error) -> Self {
+        let reason = if e.is_timeout() { "timeout" } else { "network" };
+        Self::retry(reason, e.to_string())
+    }
+
+    /// The same error, waiting at least `after` when it is retried.
+    #[must_use]
+    pub fn after(self, after: Option<Duration>) -> Self {
+        match self {
+            Self::Retry { reason, detail, .. } => Self::Retry {
+                reason,
+                detail,
+                after,
+            },
+            e => e,
+        }
+    }
+
     /// The usual reading of an HTTP status without a more specific code:
     /// 429, 408 and 5xx retry; anything else is final.
     #[must_use]
@@ -130,4 +151,45 @@ pub trait Channel: Send + Sync + 'static {
     /// # Errors
     /// [`SendError::Retry`] or [`SendError::Final`], as the module docs say.
     async fn send(&self, user: &str, message: &Outgoing) -> Result<Sent, SendError>;
+}
+
+/// Whether two secrets are equal, in time that does not depend on where
+/// they differ (only on their lengths): for webhook tokens and signatures.
+#[must_use]
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_comparison_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn http_statuses_read_as_retry_or_final() {
+        for (status, retry) in [
+            (429, true),
+            (500, true),
+            (503, true),
+            (408, true),
+            (400, false),
+            (401, false),
+            (404, false),
+        ] {
+            let e = SendError::from_http_status(status, "x");
+            assert_eq!(matches!(e, SendError::Retry { .. }), retry, "{status}");
+        }
+    }
 }

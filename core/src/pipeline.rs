@@ -105,6 +105,7 @@ struct Metrics {
     messages_out: Family<ChannelLabel, Counter>,
     send_failures: Family<FailureLabel, Counter>,
     dead_letters: Family<FailureLabel, Counter>,
+    ignored: Family<FailureLabel, Counter>,
     handle_seconds: Histogram,
     inbox_depth: Gauge,
     outbox_depth: Gauge,
@@ -119,6 +120,7 @@ impl Metrics {
             messages_out: Family::default(),
             send_failures: Family::default(),
             dead_letters: Family::default(),
+            ignored: Family::default(),
             handle_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             inbox_depth: Gauge::default(),
             outbox_depth: Gauge::default(),
@@ -148,6 +150,11 @@ impl Metrics {
             "dead_letters",
             "Messages given up on, by channel and reason",
             m.dead_letters.clone(),
+        );
+        registry.register(
+            "ignored",
+            "Webhook items not understood (unknown types and fields), by channel and kind",
+            m.ignored.clone(),
         );
         registry.register(
             "handle_seconds",
@@ -324,6 +331,20 @@ impl Pipeline {
             }
         }
         self.inner.engine.store().update_outbox(updates).await
+    }
+
+    /// Counts a webhook item the channel did not understand and ignored
+    /// (an unknown message type, an edited message): visible in the metrics.
+    pub fn count_ignored(&self, channel: &str, kind: &str) {
+        tracing::debug!(target: "layan_core::pipeline", channel, kind, "ignored a webhook item");
+        self.inner
+            .metrics
+            .ignored
+            .get_or_create(&FailureLabel {
+                channel: channel.to_owned(),
+                reason: kind.to_owned(),
+            })
+            .inc();
     }
 
     /// Tells the sender that messages were queued outside a message's
