@@ -2,7 +2,8 @@
 //!
 //! This facade re-exports [`layan_core`] and adds what the `layan` binary
 //! is made of, as library calls an office can reuse: the bundled reference
-//! pack ([`bundled`]) and the terminal conversation ([`chat`]).
+//! pack ([`bundled`]), the terminal conversation ([`chat`]) and the HTTP
+//! server with every channel ([`serve`]).
 //!
 //! ```
 //! use layan::{Engine, Inbound};
@@ -17,6 +18,7 @@
 
 pub mod bundled;
 pub mod chat;
+pub mod serve;
 
 use std::path::Path;
 use std::sync::Arc;

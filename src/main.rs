@@ -22,6 +22,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP server: channel webhooks, the web chat at /chat, /healthz, /metrics.
+    ///
+    /// Without --config: the bundled pack, the store in ./data,
+    /// 127.0.0.1:8080, web chat only. See layan.example.toml.
+    Serve {
+        /// The config file (layan.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Talk to a pack in the terminal (or pipe messages in, one per line).
     Chat {
         #[command(flatten)]
@@ -143,7 +152,8 @@ fn load_pack(dir: &Path) -> anyhow::Result<Pack> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,layan=info,layan_core::pipeline=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -172,6 +182,17 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
+        Command::Serve { config } => {
+            let config = match config {
+                Some(path) => layan::serve::Config::load(&path)?,
+                None => layan::serve::Config::default(),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(layan::serve::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Chat {
             pack,
             user,

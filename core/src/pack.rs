@@ -160,6 +160,8 @@ pub struct Settings {
     pub session_timeout_minutes: u64,
     /// Minutes after which an unanswered or held hand-off is released to the bot.
     pub handoff_timeout_minutes: u64,
+    /// SMS segments one answer may take before the rest waits for `LANJUT`.
+    pub sms_segments: usize,
 }
 
 impl Default for Settings {
@@ -169,6 +171,7 @@ impl Default for Settings {
             fallback_suggestions: 3,
             session_timeout_minutes: 30,
             handoff_timeout_minutes: 24 * 60,
+            sms_segments: 3,
         }
     }
 }

@@ -566,9 +566,13 @@ fn parse_pack_toml(
                 "fallback_suggestions",
                 "session_timeout_minutes",
                 "handoff_timeout_minutes",
+                "sms_segments",
             ],
             "[settings]",
         );
+        if let Some(v) = r.number(t, "sms_segments", 1.0..11.0, "[settings]") {
+            settings.sms_segments = v as usize;
+        }
         if let Some(v) = r.number(t, "handoff_timeout_minutes", 1.0..1_000_000.0, "[settings]") {
             settings.handoff_timeout_minutes = v as u64;
         }

@@ -1,0 +1,251 @@
+//! `layan serve`: the HTTP server, assembled from the config.
+//!
+//! [`build`] returns the axum [`Router`] (so an office can mount Layan in
+//! its own service) with the running [`Pipeline`]; [`run`] binds, serves,
+//! and on SIGTERM or Ctrl-C stops accepting, lets what is in flight finish,
+//! and leaves the rest in the store for the next start.
+//!
+//! Routes: `GET|POST /webhooks/whatsapp`, `POST /webhooks/telegram`
+//! (webhook mode), `POST /webhooks/twilio`, `POST /webhooks/android-sms` —
+//! each present when its channel is configured — `GET /chat` and its API,
+//! `GET /healthz`, `GET /metrics`.
+
+pub mod config;
+pub mod webchat;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use layan_core::{Channel, Engine, Pack, Pipeline};
+use tokio::sync::watch;
+
+pub use self::config::Config;
+
+/// How long shutdown waits for messages in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A built server: its routes and the pipeline behind them.
+pub struct App {
+    /// Every route.
+    pub router: Router,
+    /// The delivery pipeline.
+    pub pipeline: Pipeline,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("pipeline", &self.pipeline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Stops background tasks (Telegram polling) and the pipeline, waiting
+    /// at most `grace` for messages in flight.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        self.pipeline.shutdown(grace).await;
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+    }
+}
+
+fn load_pack(config: &Config) -> anyhow::Result<Pack> {
+    match &config.pack.path {
+        Some(path) => Pack::load(path).map_err(|e| anyhow::anyhow!("{e}")),
+        None => crate::bundled::pack().map_err(|e| anyhow::anyhow!("{e}")),
+    }
+}
+
+/// Builds the server: opens the store, loads the pack, starts the
+/// pipeline (resuming what the store holds) and the configured channels.
+///
+/// # Errors
+/// The store cannot be opened, the pack does not load, or a channel's
+/// settings are wrong.
+pub async fn build(config: &Config) -> anyhow::Result<App> {
+    let backend: crate::Backend = config
+        .store
+        .backend
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("[store] backend: {e}"))?;
+    let store = crate::open_store(backend, &config.store.path)
+        .with_context(|| format!("cannot open the store in {}", config.store.path.display()))?;
+    let pack = load_pack(config)?;
+    let segments = pack.settings.sms_segments;
+    tracing::info!(target: "layan::serve", pack = %pack.meta.id, version = %pack.meta.version, "pack loaded");
+    let engine = Engine::builder().pack(pack).shared_store(store).build()?;
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("layan/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_millis(
+            config.delivery.send_timeout_ms.max(100),
+        ))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let public_url = config.public_url();
+
+    let web = webchat::WebChat::new();
+    let mut channels: Vec<Arc<dyn Channel>> = vec![web.clone()];
+    let whatsapp = config
+        .channels
+        .whatsapp
+        .clone()
+        .map(|c| layan_whatsapp::WhatsApp::new(c, http.clone()));
+    let telegram = match config.channels.telegram.clone() {
+        Some(c) => {
+            Some(layan_telegram::Telegram::new(c, http.clone()).map_err(|e| anyhow::anyhow!(e))?)
+        }
+        None => None,
+    };
+    let twilio = config
+        .channels
+        .twilio
+        .clone()
+        .map(|c| layan_sms::twilio::Twilio::new(c, &public_url, segments, http.clone()));
+    let android = config
+        .channels
+        .android_sms
+        .clone()
+        .map(|c| layan_sms::android::AndroidSms::new(c, segments, http.clone()));
+    if let Some(c) = &whatsapp {
+        channels.push(c.clone());
+    }
+    if let Some(c) = &telegram {
+        channels.push(c.clone());
+    }
+    if let Some(c) = &twilio {
+        channels.push(c.clone());
+    }
+    if let Some(c) = &android {
+        channels.push(c.clone());
+    }
+    let names: Vec<String> = channels.iter().map(|c| c.name().to_owned()).collect();
+    let pipeline = Pipeline::start(engine, channels, config.delivery.pipeline()).await?;
+    tracing::info!(target: "layan::serve", channels = ?names, "pipeline started");
+
+    let mut router = Router::new()
+        .route("/", get(|| async { axum::response::Redirect::to("/chat") }))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(pipeline.clone())
+        .merge(webchat::router(web, pipeline.clone()));
+    if let Some(c) = whatsapp {
+        router = router.merge(layan_whatsapp::router(c, pipeline.clone()));
+    }
+    if let Some(c) = twilio {
+        router = router.merge(layan_sms::twilio::router(c, pipeline.clone()));
+    }
+    if let Some(c) = android {
+        router = router.merge(layan_sms::android::router(c, pipeline.clone()));
+    }
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(c) = telegram {
+        match c.mode() {
+            layan_telegram::Mode::Webhook => {
+                router = router.merge(layan_telegram::router(c, pipeline.clone()));
+            }
+            layan_telegram::Mode::Polling => {
+                let mut stopped = stopped.clone();
+                let p = pipeline.clone();
+                tasks.push(tokio::spawn(async move {
+                    c.poll(p, async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await;
+                }));
+            }
+        }
+    }
+    let router = router.layer(DefaultBodyLimit::max(config.server.max_body_bytes));
+    Ok(App {
+        router,
+        pipeline,
+        stop,
+        tasks,
+    })
+}
+
+async fn healthz(State(pipeline): State<Pipeline>) -> Response {
+    let key = layan_core::SessionKey::new("healthz", "healthz");
+    match pipeline.engine().store().session(&key).await {
+        Ok(_) => {
+            let pack = pipeline.engine().pack();
+            axum::Json(serde_json::json!({
+                "status": "ok",
+                "pack": pack.meta.id,
+                "pack_version": pack.meta.version,
+            }))
+            .into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "status": "error", "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(pipeline): State<Pipeline>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        pipeline.metrics_text(),
+    )
+        .into_response()
+}
+
+/// Serves until SIGTERM or Ctrl-C, then shuts down gracefully.
+///
+/// # Errors
+/// When the server cannot be built or the address cannot be bound.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let addr = config.listen_addr()?;
+    let app = build(&config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    eprintln!("layan: serving on http://{local} — web chat at http://{local}/chat");
+    axum::serve(listener, app.router.clone())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    eprintln!("layan: shutting down; messages in flight are finished or kept for the next start");
+    app.shutdown(SHUTDOWN_GRACE).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
