@@ -2,10 +2,12 @@
 //! does, so a 2-core machine links once).
 
 mod accuracy;
+mod channels;
 mod cli;
 mod conversations;
 mod engine;
 mod http_action;
+mod mock;
 mod pack_loading;
 mod pipeline;
 mod properties;

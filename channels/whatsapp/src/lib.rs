@@ -81,6 +81,15 @@ impl WhatsApp {
         Arc::new(Self { config, http })
     }
 
+    /// The `X-Hub-Signature-256` value Meta sends for `body`: `sha256=`
+    /// and the hex HMAC-SHA256 of the raw bytes with the app secret.
+    #[must_use]
+    pub fn signature(app_secret: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key length");
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
     /// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` with
     /// the app secret; compared in constant time.
     #[must_use]
