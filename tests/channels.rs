@@ -62,7 +62,12 @@ impl Server {
         }
     }
 
-    pub async fn post(&self, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, String) {
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> (u16, String) {
         let mut r = self.http.post(format!("{}{path}", self.url)).body(body);
         for (k, v) in headers {
             r = r.header(*k, v);
@@ -158,36 +163,87 @@ async fn whatsapp_handshake_signatures_and_limits() {
         get("hub.mode=subscribe&hub.verify_token=token-verifikasi&hub.challenge=1158201444").await,
         (200, "1158201444".to_owned())
     );
-    assert_eq!(get("hub.mode=subscribe&hub.verify_token=salah&hub.challenge=1").await.0, 403);
-    assert_eq!(get("hub.mode=unsubscribe&hub.verify_token=token-verifikasi&hub.challenge=1").await.0, 403);
+    assert_eq!(
+        get("hub.mode=subscribe&hub.verify_token=salah&hub.challenge=1")
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        get("hub.mode=unsubscribe&hub.verify_token=token-verifikasi&hub.challenge=1")
+            .await
+            .0,
+        403
+    );
 
     let body = wa_text("6281234567890", "wamid.A1", "pesan 1");
     let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, u16)> = vec![
         ("no signature", vec![], body.clone(), 401),
-        ("wrong secret", vec![("x-hub-signature-256", layan_whatsapp::WhatsApp::signature("lain", &body))], body.clone(), 401),
-        ("not hex", vec![("x-hub-signature-256", "sha256=xyz".to_owned())], body.clone(), 401),
-        ("malformed JSON, signed", wa_signed(b"{not json"), b"{not json".to_vec(), 400),
-        ("over max_body_bytes", wa_signed(&vec![b' '; 70_000]), vec![b' '; 70_000], 413),
+        (
+            "wrong secret",
+            vec![(
+                "x-hub-signature-256",
+                layan_whatsapp::WhatsApp::signature("lain", &body),
+            )],
+            body.clone(),
+            401,
+        ),
+        (
+            "not hex",
+            vec![("x-hub-signature-256", "sha256=xyz".to_owned())],
+            body.clone(),
+            401,
+        ),
+        (
+            "malformed JSON, signed",
+            wa_signed(b"{not json"),
+            b"{not json".to_vec(),
+            400,
+        ),
+        (
+            "over max_body_bytes",
+            wa_signed(&vec![b' '; 70_000]),
+            vec![b' '; 70_000],
+            413,
+        ),
     ];
     for (what, headers, body, want) in cases {
-        assert_eq!(s.post("/webhooks/whatsapp", &headers, body).await.0, want, "{what}");
+        assert_eq!(
+            s.post("/webhooks/whatsapp", &headers, body).await.0,
+            want,
+            "{what}"
+        );
     }
     // Meta escapes non-ASCII; the signature is over those exact bytes.
     let escaped = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":[{"from":"628111","id":"wamid.E","timestamp":"1764150000","type":"text","text":{"body":"caf\u00e9 pesan 5"}}]}}]}]}"#;
-    assert_eq!(s.post("/webhooks/whatsapp", &wa_signed(escaped), escaped.to_vec()).await.0, 200);
+    assert_eq!(
+        s.post("/webhooks/whatsapp", &wa_signed(escaped), escaped.to_vec())
+            .await
+            .0,
+        200
+    );
     // Unknown kinds are ignored and counted, never a 500.
     let reaction = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
         "messages": [{"from": "628111", "id": "wamid.R", "timestamp": "1764150000", "type": "reaction", "reaction": {"message_id": "wamid.OUT1", "emoji": "👍"}}]}}]}]})
         .to_string()
         .into_bytes();
-    assert_eq!(s.post("/webhooks/whatsapp", &wa_signed(&reaction), reaction).await.0, 200);
+    assert_eq!(
+        s.post("/webhooks/whatsapp", &wa_signed(&reaction), reaction)
+            .await
+            .0,
+        200
+    );
     settle().await;
     assert!(
-        s.metrics().contains(r#"layan_ignored_total{channel="whatsapp",reason="type:reaction"} 1"#),
+        s.metrics()
+            .contains(r#"layan_ignored_total{channel="whatsapp",reason="type:reaction"} 1"#),
         "{}",
         s.metrics()
     );
-    assert!(graph.requests().len() <= 1, "only the escaped message was answered");
+    assert!(
+        graph.requests().len() <= 1,
+        "only the escaped message was answered"
+    );
 }
 
 #[tokio::test]
@@ -197,11 +253,19 @@ async fn whatsapp_replies_reach_the_graph_api_exactly_once() {
     let body = wa_text("6281234567890", "wamid.HBgM1", "pesan 1");
     for _ in 0..3 {
         // Meta retries a delivery it thinks failed: answered once.
-        assert_eq!(s.post("/webhooks/whatsapp", &wa_signed(&body), body.clone()).await.0, 200);
+        assert_eq!(
+            s.post("/webhooks/whatsapp", &wa_signed(&body), body.clone())
+                .await
+                .0,
+            200
+        );
     }
     let sent = graph.wait_for(1).await;
     assert_eq!(sent[0].path, format!("/v23.0/{PNID}/messages"));
-    assert_eq!(sent[0].header("authorization").as_deref(), Some("Bearer EAAG-token"));
+    assert_eq!(
+        sent[0].header("authorization").as_deref(),
+        Some("Bearer EAAG-token")
+    );
     assert_eq!(
         sent[0].json(),
         json!({
@@ -214,7 +278,12 @@ async fn whatsapp_replies_reach_the_graph_api_exactly_once() {
     );
     // Four options are more than three buttons: a list.
     let menu = wa_text("6281234567890", "wamid.HBgM2", "menu");
-    assert_eq!(s.post("/webhooks/whatsapp", &wa_signed(&menu), menu).await.0, 200);
+    assert_eq!(
+        s.post("/webhooks/whatsapp", &wa_signed(&menu), menu)
+            .await
+            .0,
+        200
+    );
     let sent = graph.wait_for(2).await;
     assert_eq!(
         sent[1].json(),
@@ -245,7 +314,12 @@ async fn whatsapp_replies_reach_the_graph_api_exactly_once() {
             "interactive": {"type": "list_reply", "list_reply": {"id": "dua", "title": "Dua"}}}]}}]}]})
     .to_string()
     .into_bytes();
-    assert_eq!(s.post("/webhooks/whatsapp", &wa_signed(&pick), pick).await.0, 200);
+    assert_eq!(
+        s.post("/webhooks/whatsapp", &wa_signed(&pick), pick)
+            .await
+            .0,
+        200
+    );
     let sent = graph.wait_for(3).await;
     assert_eq!(sent[2].json()["text"]["body"], "Anda memilih dua.");
     // Delivery statuses are recorded against what was sent.
@@ -253,9 +327,22 @@ async fn whatsapp_replies_reach_the_graph_api_exactly_once() {
         "statuses": [{"id": "wamid.OUT0", "status": "read", "timestamp": "1764150100", "recipient_id": "6281234567890"}]}}]}]})
     .to_string()
     .into_bytes();
-    assert_eq!(s.post("/webhooks/whatsapp", &wa_signed(&status), status).await.0, 200);
-    let d = s.store().delivery("whatsapp", "wamid.OUT0").await.unwrap().unwrap();
-    assert_eq!((d.status.as_str(), d.user.as_str()), ("read", "6281234567890"));
+    assert_eq!(
+        s.post("/webhooks/whatsapp", &wa_signed(&status), status)
+            .await
+            .0,
+        200
+    );
+    let d = s
+        .store()
+        .delivery("whatsapp", "wamid.OUT0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.user.as_str()),
+        ("read", "6281234567890")
+    );
     settle().await;
     assert_eq!(graph.requests().len(), 3, "nothing twice");
     let transcript = s.store().transcript(0).await.unwrap();
@@ -276,7 +363,12 @@ async fn whatsapp_outside_the_24_hour_window_is_dead_lettered_not_retried() {
     .await;
     let s = Server::start(&whatsapp_section(&graph.url)).await;
     let body = wa_text("6281234567890", "wamid.OLD", "pesan 9");
-    assert_eq!(s.post("/webhooks/whatsapp", &wa_signed(&body), body).await.0, 200);
+    assert_eq!(
+        s.post("/webhooks/whatsapp", &wa_signed(&body), body)
+            .await
+            .0,
+        200
+    );
     graph.wait_for(1).await;
     settle().await;
     assert_eq!(graph.requests().len(), 1, "a final error is not retried");
@@ -285,7 +377,11 @@ async fn whatsapp_outside_the_24_hour_window_is_dead_lettered_not_retried() {
     assert_eq!(dead[0].reason, "outside_24h_window");
     assert_eq!(dead[0].message.text, "terima 9");
     assert!(s.store().outbox().await.unwrap().is_empty());
-    assert!(s.metrics().contains(r#"layan_dead_letters_total{channel="whatsapp",reason="outside_24h_window"} 1"#));
+    assert!(
+        s.metrics().contains(
+            r#"layan_dead_letters_total{channel="whatsapp",reason="outside_24h_window"} 1"#
+        )
+    );
 }
 
 #[tokio::test]
@@ -305,12 +401,22 @@ async fn a_provider_storm_delivers_everything_once_in_order() {
     for i in 0..4 {
         for c in &citizens {
             let body = wa_text(c, &format!("wamid.{c}.{i}"), &format!("pesan {i}"));
-            assert_eq!(s.post("/webhooks/whatsapp", &wa_signed(&body), body).await.0, 200);
+            assert_eq!(
+                s.post("/webhooks/whatsapp", &wa_signed(&body), body)
+                    .await
+                    .0,
+                200
+            );
         }
     }
     let ok = |r: &crate::mock::Request, n: usize| n >= 20 && r.path.ends_with("/messages");
     for _ in 0..1_000 {
-        let delivered = graph.requests().iter().enumerate().filter(|(n, r)| ok(r, *n)).count();
+        let delivered = graph
+            .requests()
+            .iter()
+            .enumerate()
+            .filter(|(n, r)| ok(r, *n))
+            .count();
         if delivered >= 20 {
             break;
         }
@@ -331,8 +437,14 @@ async fn a_provider_storm_delivers_everything_once_in_order() {
     assert!(s.store().outbox().await.unwrap().is_empty());
     assert!(s.store().dead_letters().await.unwrap().is_empty());
     let m = s.metrics();
-    assert!(m.contains(r#"layan_send_failures_total{channel="whatsapp",reason="rate_limited"} 10"#), "{m}");
-    assert!(m.contains(r#"layan_send_failures_total{channel="whatsapp",reason="server_error"} 10"#), "{m}");
+    assert!(
+        m.contains(r#"layan_send_failures_total{channel="whatsapp",reason="rate_limited"} 10"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"layan_send_failures_total{channel="whatsapp",reason="server_error"} 10"#),
+        "{m}"
+    );
 }
 
 fn telegram_section(api: &str, mode: &str) -> String {
@@ -358,7 +470,10 @@ fn bot_api(r: &crate::mock::Request, n: usize) -> (StatusCode, String) {
         "getupdates" => json!([]),
         _ => json!(true),
     };
-    (StatusCode::OK, json!({"ok": true, "result": result}).to_string())
+    (
+        StatusCode::OK,
+        json!({"ok": true, "result": result}).to_string(),
+    )
 }
 
 fn tg_message(update_id: u64, text: &str) -> Vec<u8> {
@@ -388,13 +503,47 @@ fn sends(mock: &Mock) -> Vec<Value> {
 async fn telegram_webhook_text_commands_and_buttons() {
     let api = Mock::start(bot_api).await;
     let s = Server::start(&telegram_section(&api.url, "webhook")).await;
-    let secret = |v: &str| vec![("content-type", "application/json".to_owned()), ("x-telegram-bot-api-secret-token", v.to_owned())];
+    let secret = |v: &str| {
+        vec![
+            ("content-type", "application/json".to_owned()),
+            ("x-telegram-bot-api-secret-token", v.to_owned()),
+        ]
+    };
     let body = tg_message(5001, "pesan 3");
     assert_eq!(s.post("/webhooks/telegram", &[], body.clone()).await.0, 401);
-    assert_eq!(s.post("/webhooks/telegram", &secret("salah"), body.clone()).await.0, 401);
-    assert_eq!(s.post("/webhooks/telegram", &secret("rahasia-telegram"), b"{".to_vec()).await.0, 400);
-    assert_eq!(s.post("/webhooks/telegram", &secret("rahasia-telegram"), body.clone()).await.0, 200);
-    assert_eq!(s.post("/webhooks/telegram", &secret("rahasia-telegram"), body).await.0, 200, "a redelivery");
+    assert_eq!(
+        s.post("/webhooks/telegram", &secret("salah"), body.clone())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        s.post(
+            "/webhooks/telegram",
+            &secret("rahasia-telegram"),
+            b"{".to_vec()
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        s.post(
+            "/webhooks/telegram",
+            &secret("rahasia-telegram"),
+            body.clone()
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        s.post("/webhooks/telegram", &secret("rahasia-telegram"), body)
+            .await
+            .0,
+        200,
+        "a redelivery"
+    );
     api.wait_for(1).await;
     let sent = sends(&api);
     assert_eq!(sent[0]["chat_id"], 42);
@@ -402,7 +551,12 @@ async fn telegram_webhook_text_commands_and_buttons() {
     assert!(api.requests()[0].path.starts_with("/bot123456:ABC-token/"));
     // /start opens the menu, with an inline keyboard of short ids.
     let start = tg_message(5002, "/start");
-    assert_eq!(s.post("/webhooks/telegram", &secret("rahasia-telegram"), start).await.0, 200);
+    assert_eq!(
+        s.post("/webhooks/telegram", &secret("rahasia-telegram"), start)
+            .await
+            .0,
+        200
+    );
     for _ in 0..300 {
         if sends(&api).len() >= 2 {
             break;
@@ -412,8 +566,14 @@ async fn telegram_webhook_text_commands_and_buttons() {
     let sent = sends(&api);
     assert_eq!(sent[1]["text"], "Pilih layanan:");
     let keyboard = &sent[1]["reply_markup"]["inline_keyboard"];
-    assert_eq!(keyboard[0][0], json!({"text": "Gema", "callback_data": "gema"}));
-    assert_eq!(keyboard[3][0], json!({"text": "Tiga", "callback_data": "tiga"}));
+    assert_eq!(
+        keyboard[0][0],
+        json!({"text": "Gema", "callback_data": "gema"})
+    );
+    assert_eq!(
+        keyboard[3][0],
+        json!({"text": "Tiga", "callback_data": "tiga"})
+    );
     // A press: answered (the spinner stops) and handled.
     let press = json!({"update_id": 5003, "callback_query": {
         "id": "4382bfdwdsb323b2d9", "chat_instance": "-1", "data": "satu",
@@ -421,7 +581,12 @@ async fn telegram_webhook_text_commands_and_buttons() {
         "message": {"message_id": 1001, "date": 1_764_150_000, "chat": {"id": 42, "type": "private", "first_name": "Budi"}, "text": "Pilih layanan:"}}})
     .to_string()
     .into_bytes();
-    assert_eq!(s.post("/webhooks/telegram", &secret("rahasia-telegram"), press).await.0, 200);
+    assert_eq!(
+        s.post("/webhooks/telegram", &secret("rahasia-telegram"), press)
+            .await
+            .0,
+        200
+    );
     for _ in 0..500 {
         if sends(&api).len() >= 3 {
             break;
@@ -429,10 +594,10 @@ async fn telegram_webhook_text_commands_and_buttons() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(sends(&api)[2]["text"], "Anda memilih satu.");
-    let answered = api
-        .requests()
-        .iter()
-        .any(|r| r.path.to_lowercase().ends_with("/answercallbackquery") && r.json()["callback_query_id"] == "4382bfdwdsb323b2d9");
+    let answered = api.requests().iter().any(|r| {
+        r.path.to_lowercase().ends_with("/answercallbackquery")
+            && r.json()["callback_query_id"] == "4382bfdwdsb323b2d9"
+    });
     assert!(answered, "the callback query is answered");
     settle().await;
     assert_eq!(sends(&api).len(), 3, "nothing twice");
@@ -447,11 +612,18 @@ async fn telegram_long_polling_confirms_updates_after_persisting() {
         let method = r.path.rsplit('/').next().unwrap_or_default().to_lowercase();
         if method == "getupdates" {
             let offset = r.json()["offset"].as_i64().unwrap_or(0);
-            let result = if offset <= 777 { json!([update.clone()]) } else { json!([]) };
+            let result = if offset <= 777 {
+                json!([update.clone()])
+            } else {
+                json!([])
+            };
             if offset > 777 {
                 std::thread::sleep(Duration::from_millis(50));
             }
-            return (StatusCode::OK, json!({"ok": true, "result": result}).to_string());
+            return (
+                StatusCode::OK,
+                json!({"ok": true, "result": result}).to_string(),
+            );
         }
         bot_api(r, n)
     })
@@ -465,14 +637,20 @@ async fn telegram_long_polling_confirms_updates_after_persisting() {
     }
     let sent = sends(&api);
     assert_eq!(sent.len(), 1, "the update fetched once is answered once");
-    assert_eq!((sent[0]["chat_id"].clone(), sent[0]["text"].clone()), (json!(43), json!("terima 7")));
+    assert_eq!(
+        (sent[0]["chat_id"].clone(), sent[0]["text"].clone()),
+        (json!(43), json!("terima 7"))
+    );
     let offsets: Vec<i64> = api
         .requests()
         .iter()
         .filter(|r| r.path.to_lowercase().ends_with("/getupdates"))
         .map(|r| r.json()["offset"].as_i64().unwrap_or(0))
         .collect();
-    assert!(offsets.contains(&778), "confirmed with the next offset: {offsets:?}");
+    assert!(
+        offsets.contains(&778),
+        "confirmed with the next offset: {offsets:?}"
+    );
 }
 
 fn twilio_section(api: &str) -> String {
@@ -488,51 +666,104 @@ fn twilio_section(api: &str) -> String {
 }
 
 fn twilio_form(pairs: &[(&str, &str)]) -> (Vec<(String, String)>, Vec<u8>) {
-    let params: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    let params: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
     (params, body.into_bytes())
 }
 
 #[tokio::test]
 async fn twilio_sms_in_and_out() {
     let api = Mock::start(|_, n| {
-        (StatusCode::CREATED, json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string())
+        (
+            StatusCode::CREATED,
+            json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string(),
+        )
     })
     .await;
     let s = Server::start(&twilio_section(&api.url)).await;
     let url = format!("{}/webhooks/twilio", s.url);
     let signed = |params: &[(String, String)]| {
         vec![
-            ("content-type", "application/x-www-form-urlencoded".to_owned()),
-            ("x-twilio-signature", layan_sms::twilio::Twilio::signature("token-twilio", &url, params)),
+            (
+                "content-type",
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
+            (
+                "x-twilio-signature",
+                layan_sms::twilio::Twilio::signature("token-twilio", &url, params),
+            ),
         ]
     };
     let (params, body) = twilio_form(&[
-        ("ToCountry", "ID"), ("SmsMessageSid", "SM11"), ("NumMedia", "0"), ("Body", "jawaban panjang"),
-        ("From", "+6281234567890"), ("To", "+15005550006"), ("MessageSid", "SM11"), ("AccountSid", "ACXX"), ("NumSegments", "1"),
+        ("ToCountry", "ID"),
+        ("SmsMessageSid", "SM11"),
+        ("NumMedia", "0"),
+        ("Body", "jawaban panjang"),
+        ("From", "+6281234567890"),
+        ("To", "+15005550006"),
+        ("MessageSid", "SM11"),
+        ("AccountSid", "ACXX"),
+        ("NumSegments", "1"),
     ]);
     assert_eq!(s.post("/webhooks/twilio", &[], body.clone()).await.0, 401);
     let mut tampered = params.clone();
     tampered[3].1 = "lain".into();
-    assert_eq!(s.post("/webhooks/twilio", &signed(&tampered), body.clone()).await.0, 401);
+    assert_eq!(
+        s.post("/webhooks/twilio", &signed(&tampered), body.clone())
+            .await
+            .0,
+        401
+    );
     let (status, twiml) = s.post("/webhooks/twilio", &signed(&params), body).await;
     assert_eq!(status, 200);
     assert!(twiml.contains("<Response></Response>"), "{twiml}");
     let sent = api.wait_for(1).await;
-    assert_eq!(sent[0].path, "/2010-04-01/Accounts/ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX/Messages.json");
-    let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:token-twilio");
-    assert_eq!(sent[0].header("authorization"), Some(format!("Basic {auth}")));
+    assert_eq!(
+        sent[0].path,
+        "/2010-04-01/Accounts/ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX/Messages.json"
+    );
+    let auth = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:token-twilio",
+    );
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some(format!("Basic {auth}"))
+    );
     assert_eq!(sent[0].field("To").as_deref(), Some("+6281234567890"));
     assert_eq!(sent[0].field("From").as_deref(), Some("+15005550006"));
     let first = sent[0].field("Body").unwrap();
     assert!(layan_sms::gsm::is_gsm7(&first), "{first}");
-    assert!(layan_sms::gsm::segment_count(&first) <= 2, "within the pack's budget: {first}");
-    assert!(first.ends_with("(Balas LANJUT untuk membaca selanjutnya.)"), "{first}");
+    assert!(
+        layan_sms::gsm::segment_count(&first) <= 2,
+        "within the pack's budget: {first}"
+    );
+    assert!(
+        first.ends_with("(Balas LANJUT untuk membaca selanjutnya.)"),
+        "{first}"
+    );
     // LANJUT brings the rest.
-    let (params, body) = twilio_form(&[("From", "+6281234567890"), ("To", "+15005550006"), ("Body", "LANJUT"), ("MessageSid", "SM12")]);
-    assert_eq!(s.post("/webhooks/twilio", &signed(&params), body).await.0, 200);
+    let (params, body) = twilio_form(&[
+        ("From", "+6281234567890"),
+        ("To", "+15005550006"),
+        ("Body", "LANJUT"),
+        ("MessageSid", "SM12"),
+    ]);
+    assert_eq!(
+        s.post("/webhooks/twilio", &signed(&params), body).await.0,
+        200
+    );
     let sent = api.wait_for(2).await;
-    assert!(sent[1].field("Body").unwrap().contains("Kalimat keenam"), "{:?}", sent[1].field("Body"));
+    assert!(
+        sent[1].field("Body").unwrap().contains("Kalimat keenam"),
+        "{:?}",
+        sent[1].field("Body")
+    );
     // Signed but without a sender: a clear 400.
     let (params, body) = twilio_form(&[("Body", "halo"), ("MessageSid", "SM13")]);
     let (status, text) = s.post("/webhooks/twilio", &signed(&params), body).await;
@@ -554,11 +785,17 @@ fn android_section(api: &str) -> String {
 #[tokio::test]
 async fn android_gateway_sms_in_and_out() {
     let api = Mock::start(|_, n| {
-        (StatusCode::ACCEPTED, json!({"id": format!("msg{n}"), "state": "Pending", "recipients": []}).to_string())
+        (
+            StatusCode::ACCEPTED,
+            json!({"id": format!("msg{n}"), "state": "Pending", "recipients": []}).to_string(),
+        )
     })
     .await;
     let s = Server::start(&android_section(&api.url)).await;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let event = |id: &str, received: &str, text: &str| {
         json!({"deviceId": "ffffffffceb0b1db0000018e937c815b", "event": "sms:received", "id": id,
             "payload": {"messageId": "abc", "message": text, "phoneNumber": "+6281234567890", "simNumber": 1, "receivedAt": received},
@@ -570,26 +807,75 @@ async fn android_gateway_sms_in_and_out() {
         vec![
             ("content-type", "application/json".to_owned()),
             ("x-timestamp", ts.to_string()),
-            ("x-signature", layan_sms::android::AndroidSms::signature("kunci-webhook", body, &ts.to_string())),
+            (
+                "x-signature",
+                layan_sms::android::AndroidSms::signature("kunci-webhook", body, &ts.to_string()),
+            ),
         ]
     };
     let body = event("e1", "2026-11-26T10:00:00.000+07:00", "pesan 4");
-    assert_eq!(s.post("/webhooks/android-sms", &[], body.clone()).await.0, 401);
-    assert_eq!(s.post("/webhooks/android-sms", &signed(&body, now - 3_600), body.clone()).await.0, 401, "stale");
-    assert_eq!(s.post("/webhooks/android-sms", &signed(&body, now), body.clone()).await.0, 200);
-    assert_eq!(s.post("/webhooks/android-sms", &signed(&body, now), body).await.0, 200, "a retry");
+    assert_eq!(
+        s.post("/webhooks/android-sms", &[], body.clone()).await.0,
+        401
+    );
+    assert_eq!(
+        s.post(
+            "/webhooks/android-sms",
+            &signed(&body, now - 3_600),
+            body.clone()
+        )
+        .await
+        .0,
+        401,
+        "stale"
+    );
+    assert_eq!(
+        s.post("/webhooks/android-sms", &signed(&body, now), body.clone())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        s.post("/webhooks/android-sms", &signed(&body, now), body)
+            .await
+            .0,
+        200,
+        "a retry"
+    );
     // The same text again, later: the gateway gives it the same messageId, yet it is new.
     let again = event("e2", "2026-11-26T10:07:00.000+07:00", "pesan 4");
-    assert_eq!(s.post("/webhooks/android-sms", &signed(&again, now), again).await.0, 200);
+    assert_eq!(
+        s.post("/webhooks/android-sms", &signed(&again, now), again)
+            .await
+            .0,
+        200
+    );
     let sent = api.wait_for(2).await;
     assert_eq!(sent[0].path, "/3rdparty/v1/message");
     let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "sms:sandi");
-    assert_eq!(sent[0].header("authorization"), Some(format!("Basic {auth}")));
-    assert_eq!(sent[0].json(), json!({"textMessage": {"text": "terima 4"}, "phoneNumbers": ["+6281234567890"]}));
-    let other = json!({"event": "sms:delivered", "payload": {"messageId": "x"}}).to_string().into_bytes();
-    assert_eq!(s.post("/webhooks/android-sms", &signed(&other, now), other).await.0, 200);
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some(format!("Basic {auth}"))
+    );
+    assert_eq!(
+        sent[0].json(),
+        json!({"textMessage": {"text": "terima 4"}, "phoneNumbers": ["+6281234567890"]})
+    );
+    let other = json!({"event": "sms:delivered", "payload": {"messageId": "x"}})
+        .to_string()
+        .into_bytes();
+    assert_eq!(
+        s.post("/webhooks/android-sms", &signed(&other, now), other)
+            .await
+            .0,
+        200
+    );
     settle().await;
-    assert_eq!(api.requests().len(), 2, "the retry was dropped, the second SMS answered");
+    assert_eq!(
+        api.requests().len(),
+        2,
+        "the retry was dropped, the second SMS answered"
+    );
 }
 
 #[tokio::test]
@@ -600,26 +886,70 @@ async fn web_chat_answers_through_the_pipeline() {
     assert!(page.text().await.unwrap().contains("<form id=\"form\""));
     let user = "pengunjung-0001";
     let json_header = [("content-type", "application/json".to_owned())];
-    let post = |body: Value| s.post("/chat/api/messages", &json_header, body.to_string().into_bytes());
+    let post = |body: Value| {
+        s.post(
+            "/chat/api/messages",
+            &json_header,
+            body.to_string().into_bytes(),
+        )
+    };
     assert_eq!(post(json!({"user": user, "text": "menu"})).await.0, 202);
     let poll = |after: u64| {
-        let url = format!("{}/chat/api/messages?user={user}&after={after}&wait=5", s.url);
+        let url = format!(
+            "{}/chat/api/messages?user={user}&after={after}&wait=5",
+            s.url
+        );
         let http = s.http.clone();
-        async move { http.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
     };
     let got = poll(0).await;
     assert_eq!(got["messages"][0]["text"], "Pilih layanan:");
-    assert_eq!(got["messages"][0]["buttons"][1], json!({"title": "Satu", "payload": "satu"}));
+    assert_eq!(
+        got["messages"][0]["buttons"][1],
+        json!({"title": "Satu", "payload": "satu"})
+    );
     assert_eq!(post(json!({"user": user, "payload": "satu"})).await.0, 202);
     let got = poll(1).await;
     assert_eq!(got["messages"][0]["text"], "Anda memilih satu.");
     assert_eq!(post(json!({"user": "x", "text": "a"})).await.0, 400);
     assert_eq!(post(json!({"user": user})).await.0, 400);
-    assert_eq!(post(json!({"user": user, "text": "a".repeat(3_000)})).await.0, 413);
-    let health: Value = s.http.get(format!("{}/healthz", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        post(json!({"user": user, "text": "a".repeat(3_000)}))
+            .await
+            .0,
+        413
+    );
+    let health: Value = s
+        .http
+        .get(format!("{}/healthz", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
-    let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"layan_messages_in_total{channel="web"} 2"#), "{metrics}");
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"layan_messages_in_total{channel="web"} 2"#),
+        "{metrics}"
+    );
     assert!(metrics.contains("layan_handle_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("layan_outbox_depth"), "{metrics}");
 }

@@ -21,12 +21,8 @@ pub struct Request {
 impl Request {
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     /// The body as form fields.
@@ -104,7 +100,10 @@ impl Mock {
             self.requests().len(),
             self.requests()
                 .iter()
-                .map(|r| (r.path.clone(), String::from_utf8_lossy(&r.body).into_owned()))
+                .map(|r| (
+                    r.path.clone(),
+                    String::from_utf8_lossy(&r.body).into_owned()
+                ))
                 .collect::<Vec<_>>()
         );
     }

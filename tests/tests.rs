@@ -5,6 +5,7 @@ mod accuracy;
 mod channels;
 mod cli;
 mod conversations;
+mod crash;
 mod engine;
 mod http_action;
 mod mock;

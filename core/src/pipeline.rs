@@ -23,7 +23,7 @@
 //! (at most `max_concurrent_sends` messages can be in that window).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -199,6 +199,12 @@ struct Inner {
     active_workers: AtomicUsize,
     outbox_wake: Notify,
     in_flight: Mutex<HashSet<u64>>,
+    /// Counts outbox scans; see `finished`.
+    scan_epoch: AtomicU64,
+    /// Sends that completed, with the scan epoch at completion: a scan that
+    /// began before then may have read the outbox before the outcome was
+    /// recorded, and must not send that message again.
+    finished: Mutex<HashMap<u64, u64>>,
     busy_users: Mutex<HashSet<SessionKey>>,
     sends: Arc<Semaphore>,
     stopping: AtomicBool,
@@ -231,6 +237,8 @@ impl Pipeline {
                 active_workers: AtomicUsize::new(0),
                 outbox_wake: Notify::new(),
                 in_flight: Mutex::new(HashSet::new()),
+                scan_epoch: AtomicU64::new(0),
+                finished: Mutex::new(HashMap::new()),
                 busy_users: Mutex::new(HashSet::new()),
                 sends,
                 stopping: AtomicBool::new(false),
@@ -527,7 +535,15 @@ impl Pipeline {
 
     /// Starts the sends that are due; returns how long until the next is.
     async fn deliver_ready(&self) -> Result<Duration> {
+        let epoch = self.inner.scan_epoch.fetch_add(1, Ordering::AcqRel) + 1;
         let queued = self.inner.engine.store().outbox().await?;
+        // Sends that finished before this scan began are settled in what it
+        // read: forget them.
+        self.inner
+            .finished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, at| *at >= epoch);
         self.inner.metrics.outbox_depth.set(to_i64(queued.len()));
         let now = unix_ms(SystemTime::now());
         let mut next_due = u64::MAX;
@@ -555,7 +571,16 @@ impl Pipeline {
                     .in_flight
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if busy.contains(&key) || in_flight.contains(&id) {
+                // A send that finished after this scan began may be stale in
+                // what the scan read (its outcome not yet visible): skip it.
+                let finished_since = self
+                    .inner
+                    .finished
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&id)
+                    .is_some_and(|at| *at >= epoch);
+                if busy.contains(&key) || in_flight.contains(&id) || finished_since {
                     continue;
                 }
                 let Ok(permit) = Arc::clone(&self.inner.sends).try_acquire_owned() else {
@@ -567,6 +592,12 @@ impl Pipeline {
                 let this = self.clone();
                 tokio::spawn(async move {
                     this.deliver(id, m).await;
+                    let at = this.inner.scan_epoch.load(Ordering::Acquire);
+                    this.inner
+                        .finished
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(id, at);
                     this.inner
                         .in_flight
                         .lock()

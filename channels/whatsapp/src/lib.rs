@@ -85,7 +85,8 @@ impl WhatsApp {
     /// and the hex HMAC-SHA256 of the raw bytes with the app secret.
     #[must_use]
     pub fn signature(app_secret: &str, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key length");
         mac.update(body);
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     }
