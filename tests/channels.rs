@@ -177,7 +177,8 @@ async fn whatsapp_handshake_signatures_and_limits() {
     );
 
     let body = wa_text("6281234567890", "wamid.A1", "pesan 1");
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, u16)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
         ("no signature", vec![], body.clone(), 401),
         (
             "wrong secret",
