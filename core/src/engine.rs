@@ -323,7 +323,9 @@ impl Engine {
     /// # Errors
     /// When the store fails, or the session kept changing under us.
     pub async fn handle_outcome(&self, inbound: Inbound) -> Result<Outcome> {
-        self.handle_with(inbound, None).await
+        self.handle_with(inbound, None).await?.ok_or_else(|| {
+            Error::Store("internal: a direct message read as a duplicate".to_owned())
+        })
     }
 
     /// Handles a message from the durable inbox (entry `inbox_id`) for a
@@ -341,17 +343,51 @@ impl Engine {
         inbound: Inbound,
         caps: &crate::message::Capabilities,
     ) -> Result<Outcome> {
-        self.handle_with(
-            inbound,
-            Some(Queued {
-                inbox_id,
-                budget: caps.budget,
-            }),
-        )
-        .await
+        let delivery = Delivery {
+            budget: caps.budget,
+            accept: Accept::Inbox(inbox_id),
+        };
+        match self.handle_with(inbound, Some(delivery)).await? {
+            Some(outcome) => Ok(outcome),
+            None => Err(Error::Store(
+                "internal: an inbox message read as a duplicate".to_owned(),
+            )),
+        }
     }
 
-    async fn handle_with(&self, inbound: Inbound, queued: Option<Queued>) -> Result<Outcome> {
+    /// Accepts and answers a message straight from a provider, in one
+    /// atomic, durable commit: its provider id (for deduplication), the
+    /// session, the transcript and the replies queued in the outbox. `None`
+    /// when the channel already accepted this provider id (a retry): nothing
+    /// is done. Acknowledge the provider only after this returns `Ok`.
+    ///
+    /// # Errors
+    /// When the store fails, or the session kept changing under us.
+    pub async fn handle_accepting(
+        &self,
+        inbound: Inbound,
+        caps: &crate::message::Capabilities,
+    ) -> Result<Option<Outcome>> {
+        if self
+            .inner
+            .store
+            .is_seen(&inbound.channel, &inbound.message_id)
+            .await?
+        {
+            return Ok(None);
+        }
+        let delivery = Delivery {
+            budget: caps.budget,
+            accept: Accept::Now(unix_ms(SystemTime::now())),
+        };
+        self.handle_with(inbound, Some(delivery)).await
+    }
+
+    async fn handle_with(
+        &self,
+        inbound: Inbound,
+        delivery: Option<Delivery>,
+    ) -> Result<Option<Outcome>> {
         let key = SessionKey::new(&inbound.channel, &inbound.user);
         let lock = self.conversation_lock(&key);
         let _in_order = lock.lock().await;
@@ -360,11 +396,19 @@ impl Engine {
         for _ in 0..MAX_CAS_RETRIES {
             let session = self.inner.store.session(&key).await?.unwrap_or_default();
             let mut turn = Turn::new(self, &active, key.clone(), session, &inbound);
-            turn.budget = queued.as_ref().and_then(|q| q.budget);
+            turn.budget = delivery.as_ref().and_then(|d| d.budget);
             turn.run().await?;
             let (mut changes, outcome) = turn.finish(started);
-            if let Some(q) = &queued {
-                changes.inbox_done.push(q.inbox_id);
+            if let Some(d) = &delivery {
+                match d.accept {
+                    Accept::Inbox(id) => changes.inbox_done.push(id),
+                    Accept::Now(at) => {
+                        changes.seen = Some((
+                            crate::store::dedup_key(&inbound.channel, &inbound.message_id),
+                            at,
+                        ));
+                    }
+                }
                 let now = unix_ms(SystemTime::now());
                 changes.outbox.extend(outcome.replies.iter().map(|r| {
                     crate::store::OutboxMessage {
@@ -388,9 +432,10 @@ impl Engine {
                             "no confident intent"
                         );
                     }
-                    return Ok(outcome);
+                    return Ok(Some(outcome));
                 }
                 SaveOutcome::Conflict => continue,
+                SaveOutcome::Duplicate => return Ok(None),
             }
         }
         Err(Error::Store(format!(
@@ -400,10 +445,19 @@ impl Engine {
     }
 }
 
-/// How a message from the durable inbox is handled.
-struct Queued {
-    inbox_id: u64,
+/// How a message from a channel is handled: its replies go to the outbox.
+struct Delivery {
     budget: Option<usize>,
+    accept: Accept,
+}
+
+/// How the message is marked as answered in the same commit.
+enum Accept {
+    /// It waits in the inbox under this id: removed.
+    Inbox(u64),
+    /// It comes straight from the provider, received at this time: its
+    /// provider id is recorded for deduplication.
+    Now(u64),
 }
 
 /// What the citizen writes to get the rest of a cut answer.

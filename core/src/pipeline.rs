@@ -1,9 +1,13 @@
-//! The delivery pipeline: durable inbox → dispatcher → engine → durable
+//! The delivery pipeline: provider → store → dispatcher → engine → durable
 //! outbox → channels, losing nothing across crashes.
 //!
 //! 1. A channel's webhook hands its messages to [`Pipeline::submit`], which
-//!    writes them to the store's inbox (deduplicated by provider id) and
-//!    returns only once that is durable; then the provider gets its 200.
+//!    returns only once each message is durable, then the provider gets its
+//!    200. A message for a conversation with nothing pending is accepted and
+//!    answered in **one** atomic, durable commit (its provider id for
+//!    deduplication, the session, the transcript, the replies in the
+//!    outbox); a message for a busy conversation is written to the durable
+//!    inbox (deduplicated by provider id) and waits its turn.
 //! 2. The dispatcher runs one worker per conversation: messages of one
 //!    citizen are handled strictly in order, different citizens in
 //!    parallel. A worker lingers for the *burst window* (default 1.5 s)
@@ -21,9 +25,13 @@
 //! provider is at-least-once: a process killed after the provider accepted
 //! a message but before its outcome was recorded sends it again on restart
 //! (at most `max_concurrent_sends` messages can be in that window).
+//!
+//! Messages of one citizen are answered in the order their webhooks were
+//! acknowledged; two webhooks for the same citizen in flight at the same
+//! moment have no order to keep.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,7 +41,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use crate::channel::{Channel, SendError, Sent};
 use crate::engine::Engine;
@@ -189,23 +197,112 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-type Job = (u64, InboxItem);
+/// A message for a conversation's worker.
+enum Job {
+    /// Waiting in the durable inbox under this id.
+    Queued(u64, InboxItem),
+    /// Straight from a provider: accepted and answered in one commit; the
+    /// submitter waits for it (`true`: new, `false`: a duplicate).
+    Direct(Inbound, oneshot::Sender<Result<bool>>),
+}
+
+/// A conversation's worker: its queue and how many jobs it has not finished.
+struct Conversation {
+    tx: mpsc::UnboundedSender<Job>,
+    pending: usize,
+}
+
+/// The outbox as the sender knows it: each queued message is read from the
+/// store once (then kept here, updated with each outcome), and every
+/// citizen's messages wait in their own queue, so that a wake-up costs
+/// what it starts, never a walk over the whole outbox.
+///
+/// A citizen with messages is in exactly one place: `runnable` (its oldest
+/// message may be sent now), `delayed` (its oldest waits for a retry time),
+/// or busy (a send to them is in flight).
+#[derive(Default)]
+struct Queue {
+    /// Queued messages by outbox id.
+    pending: HashMap<u64, OutboxMessage>,
+    /// Each citizen's messages, oldest first.
+    citizens: HashMap<SessionKey, VecDeque<u64>>,
+    /// Citizens whose oldest message can be sent now.
+    runnable: VecDeque<SessionKey>,
+    /// Citizens whose oldest message waits: by (not before, outbox id).
+    delayed: BTreeMap<(u64, u64), SessionKey>,
+    /// The highest outbox id read so far.
+    max_seen: u64,
+}
+
+impl Queue {
+    /// Adds a message read from the store.
+    fn add(&mut self, id: u64, m: OutboxMessage) {
+        self.max_seen = self.max_seen.max(id);
+        let key = SessionKey::new(&m.channel, &m.user);
+        let not_before = m.not_before_ms;
+        self.pending.insert(id, m);
+        let queue = self.citizens.entry(key.clone()).or_default();
+        queue.push_back(id);
+        if queue.len() == 1 {
+            // The citizen was idle: schedule their (new) oldest message.
+            self.schedule(key, id, not_before);
+        }
+    }
+
+    fn schedule(&mut self, key: SessionKey, id: u64, not_before: u64) {
+        if not_before == 0 {
+            self.runnable.push_back(key);
+        } else {
+            self.delayed.insert((not_before, id), key);
+        }
+    }
+
+    /// Records the outcome of a send to `key` of message `id`, and schedules
+    /// the citizen's next message.
+    fn finish(&mut self, key: SessionKey, id: u64, update: &OutboxUpdate) {
+        if let OutboxUpdate::Retry {
+            attempts,
+            not_before_ms,
+            error,
+            ..
+        } = update
+        {
+            if let Some(m) = self.pending.get_mut(&id) {
+                m.attempts = *attempts;
+                m.not_before_ms = *not_before_ms;
+                m.last_error = Some(error.clone());
+            }
+            self.delayed.insert((*not_before_ms, id), key);
+            return;
+        }
+        self.pending.remove(&id);
+        let next = match self.citizens.get_mut(&key) {
+            Some(queue) => {
+                queue.pop_front();
+                queue.front().copied()
+            }
+            None => None,
+        };
+        match next {
+            Some(next) => {
+                let not_before = self.pending.get(&next).map_or(0, |m| m.not_before_ms);
+                self.schedule(key, next, not_before);
+            }
+            None => {
+                self.citizens.remove(&key);
+            }
+        }
+    }
+}
 
 struct Inner {
     engine: Engine,
     channels: HashMap<String, Arc<dyn Channel>>,
     config: PipelineConfig,
-    workers: Mutex<HashMap<SessionKey, mpsc::UnboundedSender<Job>>>,
+    workers: Mutex<HashMap<SessionKey, Conversation>>,
     active_workers: AtomicUsize,
     outbox_wake: Notify,
-    in_flight: Mutex<HashSet<u64>>,
-    /// Counts outbox scans; see `finished`.
-    scan_epoch: AtomicU64,
-    /// Sends that completed, with the scan epoch at completion: a scan that
-    /// began before then may have read the outbox before the outcome was
-    /// recorded, and must not send that message again.
-    finished: Mutex<HashMap<u64, u64>>,
-    busy_users: Mutex<HashSet<SessionKey>>,
+    queue: Mutex<Queue>,
     sends: Arc<Semaphore>,
     stopping: AtomicBool,
     stopped: Notify,
@@ -236,10 +333,7 @@ impl Pipeline {
                 workers: Mutex::new(HashMap::new()),
                 active_workers: AtomicUsize::new(0),
                 outbox_wake: Notify::new(),
-                in_flight: Mutex::new(HashSet::new()),
-                scan_epoch: AtomicU64::new(0),
-                finished: Mutex::new(HashMap::new()),
-                busy_users: Mutex::new(HashSet::new()),
+                queue: Mutex::new(Queue::default()),
                 sends,
                 stopping: AtomicBool::new(false),
                 stopped: Notify::new(),
@@ -260,7 +354,7 @@ impl Pipeline {
             .inbox_depth
             .set(to_i64(pending.len()));
         for job in pending {
-            pipeline.dispatch(job);
+            pipeline.dispatch(Job::Queued(job.0, job.1));
         }
         tokio::spawn(pipeline.clone().deliver_loop());
         tokio::spawn(pipeline.clone().forget_loop());
@@ -289,31 +383,72 @@ impl Pipeline {
         if self.inner.stopping.load(Ordering::Acquire) {
             return Err(Error::Store("the server is shutting down".to_owned()));
         }
-        if messages.is_empty() {
-            return Ok(Submitted::default());
-        }
-        let now = unix_ms(SystemTime::now());
-        let items: Vec<InboxItem> = messages.iter().map(|m| InboxItem::of(m, now)).collect();
-        let ids = self.inner.engine.store().accept(items.clone()).await?;
-        let mut result = Submitted::default();
-        for (item, id) in items.into_iter().zip(ids) {
-            let label = ChannelLabel {
-                channel: item.channel.clone(),
-            };
-            match id {
-                Some(id) => {
-                    result.accepted += 1;
-                    self.inner.metrics.messages_in.get_or_create(&label).inc();
-                    self.inner.metrics.inbox_depth.inc();
-                    self.dispatch((id, item));
-                }
-                None => {
-                    result.duplicates += 1;
-                    self.inner.metrics.duplicates.get_or_create(&label).inc();
+        // A message for an idle conversation is accepted and answered in one
+        // commit (the common case, one durable write); one for a busy
+        // conversation waits its turn in the durable inbox.
+        let mut direct = Vec::new();
+        let mut queued = Vec::new();
+        {
+            let mut workers = self.workers();
+            for m in messages {
+                let key = SessionKey::new(&m.channel, &m.user);
+                if workers.get(&key).is_none_or(|c| c.pending == 0) {
+                    let (tx, rx) = oneshot::channel();
+                    let channel = m.channel.clone();
+                    self.dispatch_locked(&mut workers, key, Job::Direct(m, tx));
+                    direct.push((channel, rx));
+                } else {
+                    queued.push(m);
                 }
             }
         }
-        Ok(result)
+        let mut result = Submitted::default();
+        let mut failure = None;
+        if !queued.is_empty() {
+            let now = unix_ms(SystemTime::now());
+            let items: Vec<InboxItem> = queued.iter().map(|m| InboxItem::of(m, now)).collect();
+            match self.inner.engine.store().accept(items.clone()).await {
+                Ok(ids) => {
+                    for (item, id) in items.into_iter().zip(ids) {
+                        let new = id.is_some();
+                        self.count_in(&item.channel, new, &mut result);
+                        if let Some(id) = id {
+                            self.inner.metrics.inbox_depth.inc();
+                            self.dispatch(Job::Queued(id, item));
+                        }
+                    }
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        for (channel, rx) in direct {
+            match rx.await {
+                Ok(Ok(new)) => self.count_in(&channel, new, &mut result),
+                Ok(Err(e)) => failure = Some(e),
+                Err(_) => {
+                    failure = Some(Error::Store("the conversation worker stopped".to_owned()))
+                }
+            }
+        }
+        match failure {
+            // Not acknowledged: the provider delivers again, and what was
+            // stored meanwhile is recognised as a duplicate.
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
+    }
+
+    fn count_in(&self, channel: &str, new: bool, result: &mut Submitted) {
+        let label = ChannelLabel {
+            channel: channel.to_owned(),
+        };
+        if new {
+            result.accepted += 1;
+            self.inner.metrics.messages_in.get_or_create(&label).inc();
+        } else {
+            result.duplicates += 1;
+            self.inner.metrics.duplicates.get_or_create(&label).inc();
+        }
     }
 
     /// Records delivery statuses a provider reported (`delivered`, `read`,
@@ -399,17 +534,35 @@ impl Pipeline {
             .map_or_else(|| Capabilities::plain(1_600), |c| c.capabilities())
     }
 
-    /// Hands a job to its conversation's worker, starting one if needed.
-    fn dispatch(&self, job: Job) {
-        let key = SessionKey::new(&job.1.channel, &job.1.user);
-        let mut workers = self
-            .inner
+    fn workers(&self) -> std::sync::MutexGuard<'_, HashMap<SessionKey, Conversation>> {
+        self.inner
             .workers
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let job = match workers.get(&key) {
-            Some(tx) => match tx.send(job) {
-                Ok(()) => return,
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands a job to its conversation's worker, starting one if needed.
+    fn dispatch(&self, job: Job) {
+        let key = match &job {
+            Job::Queued(_, item) => SessionKey::new(&item.channel, &item.user),
+            Job::Direct(m, _) => SessionKey::new(&m.channel, &m.user),
+        };
+        let mut workers = self.workers();
+        self.dispatch_locked(&mut workers, key, job);
+    }
+
+    fn dispatch_locked(
+        &self,
+        workers: &mut HashMap<SessionKey, Conversation>,
+        key: SessionKey,
+        job: Job,
+    ) {
+        let job = match workers.get_mut(&key) {
+            Some(c) => match c.tx.send(job) {
+                Ok(()) => {
+                    c.pending += 1;
+                    return;
+                }
                 Err(mpsc::error::SendError(job)) => job,
             },
             None => job,
@@ -417,7 +570,7 @@ impl Pipeline {
         let (tx, rx) = mpsc::unbounded_channel();
         // Cannot fail: the receiver is alive.
         let _ = tx.send(job);
-        workers.insert(key.clone(), tx);
+        workers.insert(key.clone(), Conversation { tx, pending: 1 });
         self.inner.active_workers.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(self.clone().conversation(key, rx));
     }
@@ -429,37 +582,57 @@ impl Pipeline {
                 Ok(Some(job)) => job,
                 Ok(None) => break,
                 Err(_) => {
-                    // Leave only if nothing arrived meanwhile: checked under
-                    // the lock `dispatch` sends under, so nothing is stranded.
-                    let mut workers = self
-                        .inner
-                        .workers
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    match rx.try_recv() {
-                        Ok(job) => {
-                            drop(workers);
-                            job
-                        }
-                        Err(_) => {
-                            workers.remove(&key);
-                            break;
-                        }
+                    // Leave only when nothing is pending: checked under the
+                    // lock `dispatch` sends under, so nothing is stranded.
+                    let mut workers = self.workers();
+                    if workers.get(&key).is_some_and(|c| c.pending > 0) {
+                        continue;
                     }
+                    workers.remove(&key);
+                    break;
                 }
             };
-            if self.inner.stopping.load(Ordering::Acquire) {
-                // Left in the inbox; handled on the next start.
-                continue;
+            match job {
+                Job::Queued(id, item) => {
+                    if !self.inner.stopping.load(Ordering::Acquire) {
+                        self.handle_queued(id, item).await;
+                    }
+                    // When stopping, it stays in the inbox for the next start.
+                }
+                Job::Direct(m, reply) => {
+                    let result = if self.inner.stopping.load(Ordering::Acquire) {
+                        Err(Error::Store("the server is shutting down".to_owned()))
+                    } else {
+                        self.handle_direct(m).await
+                    };
+                    let _ = reply.send(result);
+                }
             }
-            self.handle(job).await;
+            if let Some(c) = self.workers().get_mut(&key) {
+                c.pending = c.pending.saturating_sub(1);
+            }
         }
         self.inner.active_workers.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Accepts and answers a message straight from a provider.
+    async fn handle_direct(&self, m: Inbound) -> Result<bool> {
+        let caps = self.capabilities(&m.channel);
+        let started = Instant::now();
+        let outcome = self.inner.engine.handle_accepting(m, &caps).await?;
+        if outcome.is_some() {
+            self.inner
+                .metrics
+                .handle_seconds
+                .observe(started.elapsed().as_secs_f64());
+            self.inner.outbox_wake.notify_one();
+        }
+        Ok(outcome.is_some())
+    }
+
     /// Handles one inbox message, retrying while the store fails: a message
     /// is never dropped.
-    async fn handle(&self, (id, item): Job) {
+    async fn handle_queued(&self, id: u64, item: InboxItem) {
         let caps = self.capabilities(&item.channel);
         let mut delay = Duration::from_millis(100);
         loop {
@@ -535,93 +708,69 @@ impl Pipeline {
 
     /// Starts the sends that are due; returns how long until the next is.
     async fn deliver_ready(&self) -> Result<Duration> {
-        let epoch = self.inner.scan_epoch.fetch_add(1, Ordering::AcqRel) + 1;
-        let queued = self.inner.engine.store().outbox().await?;
-        // Sends that finished before this scan began are settled in what it
-        // read: forget them.
-        self.inner
-            .finished
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|_, at| *at >= epoch);
-        self.inner.metrics.outbox_depth.set(to_i64(queued.len()));
+        let after = self.queue().max_seen;
+        // Only what was queued since the last look: ids only grow.
+        let fresh = self.inner.engine.store().outbox_after(after).await?;
         let now = unix_ms(SystemTime::now());
-        let mut next_due = u64::MAX;
-        let mut heads: BTreeMap<SessionKey, (u64, OutboxMessage)> = BTreeMap::new();
-        for (id, m) in queued {
-            heads
-                .entry(SessionKey::new(&m.channel, &m.user))
-                .or_insert((id, m));
-        }
-        let mut heads: Vec<(SessionKey, (u64, OutboxMessage))> = heads.into_iter().collect();
-        heads.sort_by_key(|(_, (id, _))| *id);
-        for (key, (id, m)) in heads {
-            if m.not_before_ms > now {
-                next_due = next_due.min(m.not_before_ms);
-                continue;
-            }
-            {
-                let mut busy = self
-                    .inner
-                    .busy_users
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let mut in_flight = self
-                    .inner
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                // A send that finished after this scan began may be stale in
-                // what the scan read (its outcome not yet visible): skip it.
-                let finished_since = self
-                    .inner
-                    .finished
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get(&id)
-                    .is_some_and(|at| *at >= epoch);
-                if busy.contains(&key) || in_flight.contains(&id) || finished_since {
-                    continue;
+        let mut starting = Vec::new();
+        let next_due = {
+            let mut q = self.queue();
+            for (id, m) in fresh {
+                if id > q.max_seen {
+                    q.add(id, m);
                 }
+            }
+            self.inner.metrics.outbox_depth.set(to_i64(q.pending.len()));
+            // Retry times that have come.
+            while let Some(entry) = q.delayed.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let key = entry.remove();
+                q.runnable.push_back(key);
+            }
+            while !q.runnable.is_empty() {
                 let Ok(permit) = Arc::clone(&self.inner.sends).try_acquire_owned() else {
                     // Every sender is busy; a finishing send wakes us.
                     break;
                 };
-                busy.insert(key.clone());
-                in_flight.insert(id);
-                let this = self.clone();
-                tokio::spawn(async move {
-                    this.deliver(id, m).await;
-                    let at = this.inner.scan_epoch.load(Ordering::Acquire);
-                    this.inner
-                        .finished
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(id, at);
-                    this.inner
-                        .in_flight
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .remove(&id);
-                    this.inner
-                        .busy_users
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .remove(&key);
-                    drop(permit);
-                    this.inner.outbox_wake.notify_one();
-                });
+                let Some(key) = q.runnable.pop_front() else {
+                    break;
+                };
+                let head = q.citizens.get(&key).and_then(|c| c.front().copied());
+                let Some((id, m)) = head.and_then(|id| q.pending.get(&id).map(|m| (id, m.clone())))
+                else {
+                    continue;
+                };
+                starting.push((id, m, key, permit));
             }
+            q.delayed.first_key_value().map(|((at, _), _)| *at)
+        };
+        for (id, m, key, permit) in starting {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let update = this.deliver(id, m).await;
+                this.queue().finish(key, id, &update);
+                drop(permit);
+                this.inner.outbox_wake.notify_one();
+            });
         }
-        Ok(if next_due == u64::MAX {
-            Duration::from_secs(5)
-        } else {
-            Duration::from_millis(next_due.saturating_sub(now).max(1))
+        Ok(match next_due {
+            None => Duration::from_secs(5),
+            Some(at) => Duration::from_millis(at.saturating_sub(now).max(1)),
         })
     }
 
-    /// Sends one outbox message (every part of it) and records the outcome.
-    async fn deliver(&self, id: u64, m: OutboxMessage) {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends one outbox message (every part of it) and records the outcome
+    /// durably; returns it.
+    async fn deliver(&self, id: u64, m: OutboxMessage) -> OutboxUpdate {
         let outcome = match self.inner.channels.get(&m.channel) {
             Some(channel) => send_all(channel.as_ref(), &m).await,
             None => Err(SendError::fatal(
@@ -716,6 +865,7 @@ impl Pipeline {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(10));
         }
+        update
     }
 
     /// The delay before attempt `attempts + 1`: base × 2^(attempts−1), capped, ±20 %.

@@ -95,4 +95,7 @@ pub enum SaveOutcome {
     Saved(u64),
     /// Someone saved a newer version first; load again and redo the turn.
     Conflict,
+    /// The change set accepted an inbound message whose provider id was
+    /// already accepted: nothing was written.
+    Duplicate,
 }

@@ -278,9 +278,17 @@ impl InboxItem {
     /// The deduplication key: channel and provider id.
     #[must_use]
     pub fn dedup_key(&self) -> String {
-        format!("{}\u{1f}{}", self.channel, self.message_id)
+        dedup_key(&self.channel, &self.message_id)
     }
 }
+
+/// The deduplication key of provider id `message_id` on `channel`.
+#[must_use]
+pub fn dedup_key(channel: &str, message_id: &str) -> String {
+    format!("{channel}\u{1f}{message_id}")
+}
+
+impl InboxItem {}
 
 /// What became of one delivery attempt of an outbox message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -388,6 +396,11 @@ pub struct Changes {
     /// Inbox items this message answered: removed with the rest, so that an
     /// inbound message is answered exactly once even across a crash.
     pub inbox_done: Vec<u64>,
+    /// An inbound message accepted and answered in this same change set:
+    /// its deduplication key ([`InboxItem::dedup_key`]) and when it was
+    /// received. If the key was already accepted, nothing is written and the
+    /// result is [`SaveOutcome::Duplicate`].
+    pub seen: Option<(String, u64)>,
 }
 
 impl Changes {
@@ -432,6 +445,17 @@ pub trait Store: Send + Sync + 'static {
     /// Queued messages not yet acknowledged, with their ids, oldest first.
     async fn outbox(&self) -> Result<Vec<(u64, OutboxMessage)>>;
 
+    /// Queued messages with ids above `after`, oldest first: what was
+    /// queued since the caller last looked (ids only grow).
+    async fn outbox_after(&self, after: u64) -> Result<Vec<(u64, OutboxMessage)>> {
+        Ok(self
+            .outbox()
+            .await?
+            .into_iter()
+            .filter(|(id, _)| *id > after)
+            .collect())
+    }
+
     /// Removes delivered messages from the outbox.
     async fn ack_outbox(&self, ids: &[u64]) -> Result<()> {
         let now = unix_ms(SystemTime::now());
@@ -455,6 +479,9 @@ pub trait Store: Send + Sync + 'static {
     /// the channel already accepted a message with that provider id (a
     /// provider's retry): it is dropped.
     async fn accept(&self, items: Vec<InboxItem>) -> Result<Vec<Option<u64>>>;
+
+    /// Whether `channel` already accepted a message with provider id `message_id`.
+    async fn is_seen(&self, channel: &str, message_id: &str) -> Result<bool>;
 
     /// Inbox items not yet answered, with their ids, oldest first.
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>>;

@@ -56,6 +56,11 @@ impl Store for MemoryStore {
 
     async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
         let mut d = self.data();
+        if let Some((key, _)) = &changes.seen
+            && d.seen.contains_key(key)
+        {
+            return Ok(SaveOutcome::Duplicate);
+        }
         let mut version = 0;
         if let Some((key, mut session)) = changes.session {
             let slot = d.sessions.get_mut(&key);
@@ -92,6 +97,9 @@ impl Store for MemoryStore {
         }
         for id in changes.inbox_done {
             d.inbox.remove(&id);
+        }
+        if let Some((key, at)) = changes.seen {
+            d.seen.insert(key, at);
         }
         Ok(SaveOutcome::Saved(version))
     }
@@ -138,6 +146,15 @@ impl Store for MemoryStore {
             .data()
             .outbox
             .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect())
+    }
+
+    async fn outbox_after(&self, after: u64) -> Result<Vec<(u64, OutboxMessage)>> {
+        Ok(self
+            .data()
+            .outbox
+            .range(after.saturating_add(1)..)
             .map(|(k, v)| (*k, v.clone()))
             .collect())
     }
@@ -224,6 +241,13 @@ impl Store for MemoryStore {
                 Some(id)
             })
             .collect())
+    }
+
+    async fn is_seen(&self, channel: &str, message_id: &str) -> Result<bool> {
+        Ok(self
+            .data()
+            .seen
+            .contains_key(&super::dedup_key(channel, message_id)))
     }
 
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {

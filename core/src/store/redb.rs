@@ -344,9 +344,33 @@ fn apply_outbox_update(tx: &redb::WriteTransaction, u: &OutboxUpdate) -> Result<
     Ok(())
 }
 
+/// Whether the stored session's version is the one `c` was computed from.
+fn session_matches(tx: &redb::WriteTransaction, c: &Changes) -> Result<bool> {
+    let Some((key, session)) = &c.session else {
+        return Ok(true);
+    };
+    let t = tx.open_table(SESSIONS).map_err(db_err)?;
+    let current = match t.get(key_of(key).as_str()).map_err(db_err)? {
+        Some(v) => decode::<Session>(v.value())?.version,
+        None => 0,
+    };
+    Ok(current == session.version)
+}
+
 /// One change set: checks the session version first, so that a conflict
 /// writes nothing at all.
 fn apply_changes(tx: &redb::WriteTransaction, c: &Changes) -> Result<SaveOutcome> {
+    if let Some((key, at)) = &c.seen {
+        let mut seen = tx.open_table(SEEN).map_err(db_err)?;
+        if seen.get(key.as_str()).map_err(db_err)?.is_some() {
+            return Ok(SaveOutcome::Duplicate);
+        }
+        // Written now and undone with the rest if the session conflicts.
+        if !session_matches(tx, c)? {
+            return Ok(SaveOutcome::Conflict);
+        }
+        seen.insert(key.as_str(), *at).map_err(db_err)?;
+    }
     let mut version = 0;
     if let Some((key, session)) = &c.session {
         let mut t = tx.open_table(SESSIONS).map_err(db_err)?;
@@ -505,12 +529,34 @@ impl Store for RedbStore {
         self.read(|tx| with_ids(tx, OUTBOX)).await
     }
 
+    async fn outbox_after(&self, after: u64) -> Result<Vec<(u64, OutboxMessage)>> {
+        self.read(move |tx| {
+            let t = tx.open_table(OUTBOX).map_err(db_err)?;
+            let mut out = Vec::new();
+            for item in t.range(after.saturating_add(1)..).map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                out.push((k.value(), decode(v.value())?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<()> {
         self.writer.update_outbox(updates).await
     }
 
     async fn accept(&self, items: Vec<InboxItem>) -> Result<Vec<Option<u64>>> {
         self.writer.accept(items).await
+    }
+
+    async fn is_seen(&self, channel: &str, message_id: &str) -> Result<bool> {
+        let key = super::dedup_key(channel, message_id);
+        self.read(move |tx| {
+            let t = tx.open_table(SEEN).map_err(db_err)?;
+            Ok(t.get(key.as_str()).map_err(db_err)?.is_some())
+        })
+        .await
     }
 
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {

@@ -212,12 +212,21 @@ fn apply(trees: &[sled::Tree], job: &Job) -> Result<Done> {
         Err(TransactionError::Abort(e)) if e == "conflict" => {
             Ok(Done::Saved(SaveOutcome::Conflict))
         }
+        Err(TransactionError::Abort(e)) if e == "duplicate" => {
+            Ok(Done::Saved(SaveOutcome::Duplicate))
+        }
         Err(TransactionError::Abort(e)) => Err(Error::Store(e)),
         Err(TransactionError::Storage(e)) => Err(db_err(e)),
     }
 }
 
 fn apply_changes(t: &[TransactionalTree], c: &Changes) -> TxResult<u64> {
+    if let Some((key, at)) = &c.seen {
+        if t[SEEN].get(key.as_bytes())?.is_some() {
+            return Err(ConflictableTransactionError::Abort("duplicate".to_owned()));
+        }
+        t[SEEN].insert(key.as_bytes(), &at.to_be_bytes())?;
+    }
     let mut version = 0;
     if let Some((key, session)) = &c.session {
         let k = key_of(key);
@@ -447,12 +456,31 @@ impl Store for SledStore {
         self.read(|t| with_ids(&t[OUTBOX])).await
     }
 
+    async fn outbox_after(&self, after: u64) -> Result<Vec<(u64, OutboxMessage)>> {
+        self.read(move |t| {
+            t[OUTBOX]
+                .range(after.saturating_add(1).to_be_bytes()..)
+                .map(|item| {
+                    let (k, v) = item.map_err(db_err)?;
+                    Ok((u64_of(Some(k)), decode(&v)?))
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<()> {
         self.writer.update_outbox(updates).await
     }
 
     async fn accept(&self, items: Vec<InboxItem>) -> Result<Vec<Option<u64>>> {
         self.writer.accept(items).await
+    }
+
+    async fn is_seen(&self, channel: &str, message_id: &str) -> Result<bool> {
+        let key = super::dedup_key(channel, message_id);
+        self.read(move |t| Ok(t[SEEN].get(key.as_bytes()).map_err(db_err)?.is_some()))
+            .await
     }
 
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {

@@ -272,6 +272,43 @@ async fn inbox_deduplicates_and_clears_with_the_answer(store: &impl Store) {
     );
     assert_eq!(store.inbox().await.unwrap().len(), 3);
     assert_eq!(store.outbox().await.unwrap().len(), 1);
+    // Accepted and answered in one commit: a second time is a duplicate
+    // and writes nothing; a conflicting session records no id either.
+    let direct = |id: &str| Changes {
+        seen: Some((super::dedup_key("whatsapp", id), 60)),
+        outbox: vec![OutboxMessage {
+            text: format!("jawaban {id}"),
+            ..OutboxMessage::default()
+        }],
+        ..Changes::default()
+    };
+    assert!(!store.is_seen("whatsapp", "wamid.D").await.unwrap());
+    saved(store.commit(direct("wamid.D")).await.unwrap());
+    assert!(store.is_seen("whatsapp", "wamid.D").await.unwrap());
+    assert!(!store.is_seen("telegram", "wamid.D").await.unwrap());
+    let outbox_len = store.outbox().await.unwrap().len();
+    assert_eq!(
+        store.commit(direct("wamid.D")).await.unwrap(),
+        SaveOutcome::Duplicate
+    );
+    assert_eq!(store.outbox().await.unwrap().len(), outbox_len);
+    assert_eq!(
+        store.accept(vec![inbox_item("wamid.D", 70)]).await.unwrap()[0],
+        None
+    );
+    let mut stale = direct("wamid.S");
+    stale.session = Some((
+        SessionKey::new("whatsapp", "x"),
+        Session {
+            version: 7,
+            ..Session::default()
+        },
+    ));
+    assert_eq!(store.commit(stale).await.unwrap(), SaveOutcome::Conflict);
+    assert!(
+        !store.is_seen("whatsapp", "wamid.S").await.unwrap(),
+        "a conflict records nothing"
+    );
     // Forgetting old ids lets the same id in again (past the retention).
     assert_eq!(store.forget_seen(25).await.unwrap(), 2);
     assert!(store.accept(vec![inbox_item("wamid.1", 50)]).await.unwrap()[0].is_some());
@@ -299,6 +336,13 @@ async fn outbox_retries_dead_letters_and_statuses(store: &impl Store) {
     );
     let queued = store.outbox().await.unwrap();
     let (a, b, c) = (queued[0].0, queued[1].0, queued[2].0);
+    let after_a = store.outbox_after(a).await.unwrap();
+    assert_eq!(
+        after_a.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [b, c],
+        "only what came after"
+    );
+    assert!(store.outbox_after(c).await.unwrap().is_empty());
     store
         .update_outbox(vec![
             OutboxUpdate::Sent {

@@ -1,0 +1,282 @@
+//! End-to-end webhook load on loopback: signed WhatsApp webhooks into
+//! `layan serve` (in process, durable redb store), parsed, persisted,
+//! answered, and delivered to a mock Graph API — against a bare axum
+//! handler that returns 200, measured in the same run with the same client.
+//!
+//! `cargo bench --bench webhook`. Criterion reports `webhook/layan` and
+//! `webhook/bare axum` in messages per second (compare their ratio); the
+//! run then prints the latency from webhook receipt to the mock receiving
+//! the reply at a steady 1,000 messages per second. Results go in
+//! `benches/RESULTS.md`.
+
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+use tokio::runtime::Runtime;
+use tokio::sync::Notify;
+
+const APP_SECRET: &str = "rahasia";
+const CONCURRENCY: usize = 64;
+const CITIZENS: u64 = 500;
+
+/// What the mock Graph API saw: replies counted, and when each arrived.
+#[derive(Default)]
+struct Seen {
+    replies: AtomicUsize,
+    arrivals: Mutex<Vec<(u64, Instant)>>,
+    notify: Notify,
+}
+
+async fn graph(State(seen): State<Arc<Seen>>, body: Bytes) -> (StatusCode, String) {
+    let now = Instant::now();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if let Some(n) = v["text"]["body"]
+        .as_str()
+        .and_then(|t| t.strip_prefix("terima "))
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        seen.arrivals.lock().unwrap().push((n, now));
+    }
+    seen.replies.fetch_add(1, Ordering::AcqRel);
+    seen.notify.notify_waiters();
+    (
+        StatusCode::OK,
+        json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.x"}]}).to_string(),
+    )
+}
+
+async fn listen(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+struct Rig {
+    layan: String,
+    bare: String,
+    seen: Arc<Seen>,
+    http: reqwest::Client,
+    next: AtomicU64,
+    _app: layan::serve::App,
+    _dir: tempfile::TempDir,
+}
+
+fn webhook(n: u64) -> (Vec<u8>, String) {
+    let from = format!("62811{:07}", n % CITIZENS);
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "1234"},
+            "contacts": [{"profile": {"name": "Warga"}, "wa_id": from}],
+            "messages": [{"from": from, "id": format!("wamid.bench.{n}"), "timestamp": "1764150000",
+                          "type": "text", "text": {"body": format!("pesan {n}")}}]}}]}]
+    })
+    .to_string()
+    .into_bytes();
+    let signature = layan_whatsapp::WhatsApp::signature(APP_SECRET, &body);
+    (body, signature)
+}
+
+impl Rig {
+    async fn start() -> Self {
+        let seen = Arc::new(Seen::default());
+        let mock = listen(
+            Router::new()
+                .route("/v23.0/1234/messages", post(graph))
+                .with_state(seen.clone()),
+        )
+        .await;
+        let bare = listen(Router::new().route(
+            "/webhooks/whatsapp",
+            post(|_body: Bytes| async { StatusCode::OK }),
+        ))
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"
+            [store]
+            path = "{store}"
+            [pack]
+            path = "{pack}"
+            [channels.whatsapp]
+            phone_number_id = "1234"
+            access_token = "t"
+            app_secret = "{APP_SECRET}"
+            verify_token = "v"
+            api_base = "{mock}/v23.0"
+            "#,
+            store = dir.path().join("data").display(),
+            pack = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo"),
+        );
+        let config = layan::serve::Config::parse(&text, &|_| None).unwrap();
+        let app = layan::serve::build(&config).await.unwrap();
+        let layan = listen(app.router.clone()).await;
+        Self {
+            layan,
+            bare,
+            seen,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(CONCURRENCY)
+                .build()
+                .unwrap(),
+            next: AtomicU64::new(0),
+            _app: app,
+            _dir: dir,
+        }
+    }
+
+    /// Posts `count` fresh signed webhooks to `base`, `CONCURRENCY` at a time.
+    async fn post_many(&self, base: &str, count: u64) {
+        let first = self.next.fetch_add(count, Ordering::AcqRel);
+        let bodies: Arc<Vec<(Vec<u8>, String)>> =
+            Arc::new((first..first + count).map(webhook).collect());
+        let cursor = Arc::new(AtomicUsize::new(0));
+        let url = format!("{base}/webhooks/whatsapp");
+        let mut workers = Vec::new();
+        for _ in 0..CONCURRENCY {
+            let (bodies, cursor, url, http) = (
+                bodies.clone(),
+                cursor.clone(),
+                url.clone(),
+                self.http.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let i = cursor.fetch_add(1, Ordering::AcqRel);
+                    let Some((body, signature)) = bodies.get(i) else {
+                        break;
+                    };
+                    let r = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-hub-signature-256", signature)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success(), "{}", r.status());
+                }
+            }));
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+    }
+
+    async fn wait_replies(&self, target: usize) {
+        loop {
+            let notified = self.seen.notify.notified();
+            if self.seen.replies.load(Ordering::Acquire) >= target {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+        }
+    }
+
+    /// Messages at a steady `rate` per second for `seconds`; the latency
+    /// from posting each webhook to the mock receiving its reply.
+    async fn steady(&self, rate: u64, seconds: u64) -> Vec<Duration> {
+        let count = rate * seconds;
+        let first = self.next.fetch_add(count, Ordering::AcqRel);
+        let bodies: Vec<(Vec<u8>, String)> = (first..first + count).map(webhook).collect();
+        let before = self.seen.replies.load(Ordering::Acquire);
+        let sent_at: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+        let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let url = format!("{}/webhooks/whatsapp", self.layan);
+        let mut tasks = Vec::new();
+        for (i, (body, signature)) in bodies.into_iter().enumerate() {
+            tick.tick().await;
+            let (http, url, sent_at) = (self.http.clone(), url.clone(), sent_at.clone());
+            tasks.push(tokio::spawn(async move {
+                let start = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", signature)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                sent_at.lock().unwrap().push((first + i as u64, start));
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        self.wait_replies(before + count as usize).await;
+        let sent: std::collections::HashMap<u64, Instant> =
+            sent_at.lock().unwrap().iter().copied().collect();
+        let arrivals = self.seen.arrivals.lock().unwrap();
+        arrivals
+            .iter()
+            .filter_map(|(n, at)| sent.get(n).map(|s| at.saturating_duration_since(*s)))
+            .collect()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let rig = rt.block_on(Rig::start());
+    let mut group = c.benchmark_group("webhook");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("bare axum", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let rig = &rig;
+            async move {
+                let start = Instant::now();
+                rig.post_many(&rig.bare, iters).await;
+                start.elapsed()
+            }
+        });
+    });
+    group.bench_function("layan", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let rig = &rig;
+            async move {
+                let target = rig.seen.replies.load(Ordering::Acquire) + iters as usize;
+                let start = Instant::now();
+                rig.post_many(&rig.layan, iters).await;
+                rig.wait_replies(target).await;
+                start.elapsed()
+            }
+        });
+    });
+    group.finish();
+
+    // `cargo bench` passes `--bench`; a `cargo test --benches` smoke run is short.
+    let seconds = if std::env::args().any(|a| a == "--bench") {
+        10
+    } else {
+        1
+    };
+    let mut lat = rt.block_on(rig.steady(1_000, seconds));
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "webhook/latency at 1000 msg/s for {seconds} s ({} messages): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        lat.last().unwrap().as_secs_f64() * 1e3,
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
