@@ -370,6 +370,16 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../../layan.example.toml");
+        let c = Config::parse(text, &|name| Some(format!("nilai-{name}"))).unwrap();
+        assert_eq!(c.channels.whatsapp.unwrap().access_token, "nilai-WA_ACCESS_TOKEN");
+        assert!(c.channels.telegram.is_some() && c.channels.twilio.is_some());
+        assert_eq!(c.channels.android_sms.unwrap().username, "nilai-SMSGATE_USERNAME");
+        assert_eq!(c.delivery.pipeline().max_attempts, 8);
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let cases = [
             (
