@@ -21,8 +21,8 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use layan::channel::constant_time_eq;
 use layan::{
-    Capabilities, Channel, Content, Engine, Inbound, Outgoing, Pipeline, PipelineConfig,
-    SendError, Sent,
+    Capabilities, Channel, Content, Engine, Inbound, Outgoing, Pipeline, PipelineConfig, SendError,
+    Sent,
 };
 
 /// The gateway: where its API is, the token it wants, and the secret its
@@ -89,7 +89,10 @@ async fn webhook(
         v["message"].as_str(),
         v["id"].as_str(),
     ) else {
-        return (StatusCode::BAD_REQUEST, "sender, message and id are required");
+        return (
+            StatusCode::BAD_REQUEST,
+            "sender, message and id are required",
+        );
     };
     let inbound = Inbound {
         channel: "wagateway".to_owned(),

@@ -954,3 +954,52 @@ async fn web_chat_answers_through_the_pipeline() {
     assert!(metrics.contains("layan_handle_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("layan_outbox_depth"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_ticket_status_change_reaches_the_citizen_on_the_channel_it_came_from() {
+    let graph = Mock::start(|_, n| graph_ok(n)).await;
+    let s = Server::start(&whatsapp_section(&graph.url)).await;
+    // A complaint filed earlier over WhatsApp.
+    let ticket = layan::Ticket {
+        id: "ADU-2026-000007".into(),
+        form: "aduan".into(),
+        channel: "whatsapp".into(),
+        user: "6281234567890".into(),
+        fields: Default::default(),
+        status: layan::TicketStatus::Baru,
+        history: Vec::new(),
+        created_ms: 1,
+        due_ms: 2,
+    };
+    let saved = s
+        .store()
+        .commit(layan::Changes {
+            tickets: vec![ticket],
+            ..layan::Changes::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(saved, layan::SaveOutcome::Saved(_)));
+    s.app
+        .pipeline
+        .engine()
+        .set_ticket_status(
+            "ADU-2026-000007",
+            layan::TicketStatus::Diproses,
+            "sari",
+            "Petugas akan meninjau lokasi.",
+        )
+        .await
+        .unwrap();
+    // An operator's action wakes the sender (the dashboard will); without
+    // it the sender finds the message on its next look within seconds.
+    s.app.pipeline.wake();
+    let sent = graph.wait_for(1).await;
+    let body = sent[0].json();
+    assert_eq!(body["to"], "6281234567890");
+    let text = body["text"]["body"].as_str().unwrap();
+    assert!(
+        text.contains("ADU-2026-000007") && text.contains("Petugas akan meninjau lokasi."),
+        "{text}"
+    );
+}

@@ -373,9 +373,15 @@ mod tests {
     fn the_shipped_example_parses() {
         let text = include_str!("../../layan.example.toml");
         let c = Config::parse(text, &|name| Some(format!("nilai-{name}"))).unwrap();
-        assert_eq!(c.channels.whatsapp.unwrap().access_token, "nilai-WA_ACCESS_TOKEN");
+        assert_eq!(
+            c.channels.whatsapp.unwrap().access_token,
+            "nilai-WA_ACCESS_TOKEN"
+        );
         assert!(c.channels.telegram.is_some() && c.channels.twilio.is_some());
-        assert_eq!(c.channels.android_sms.unwrap().username, "nilai-SMSGATE_USERNAME");
+        assert_eq!(
+            c.channels.android_sms.unwrap().username,
+            "nilai-SMSGATE_USERNAME"
+        );
         assert_eq!(c.delivery.pipeline().max_attempts, 8);
     }
 
