@@ -185,3 +185,63 @@ async fn sigkill_mid_burst_loses_nothing_and_keeps_order() {
         "{duplicates} replies sent twice; only sends in flight at the kill may repeat"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_gracefully_and_the_next_start_resumes() {
+    let graph = Mock::start(|_, n| graph_ok(n)).await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("layan.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\npath = \"data\"\n[pack]\npath = \"{}\"\n{}",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo"),
+            whatsapp_section(&graph.url)
+        ),
+    )
+    .unwrap();
+    let http = reqwest::Client::new();
+    let mut child = spawn(&config);
+    wait_healthy(&http, &url).await;
+    deliver(&http, &url, wa_text("628555", "wamid.T1", "pesan 1")).await;
+    graph.wait_for(1).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let mut exited = None;
+    for _ in 0..1_500 {
+        if let Some(status) = child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = exited.expect("layan serve exits within 15 s of SIGTERM");
+    assert!(status.success(), "a clean exit: {status:?}");
+    // The same data folder opens again (the lock was released) and remembers.
+    let mut child = spawn(&config);
+    wait_healthy(&http, &url).await;
+    deliver(&http, &url, wa_text("628555", "wamid.T1", "pesan 1")).await;
+    deliver(&http, &url, wa_text("628555", "wamid.T2", "pesan 2")).await;
+    graph.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let texts: Vec<String> = graph
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"]["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        ["terima 1", "terima 2"],
+        "the redelivered message was not answered again"
+    );
+}

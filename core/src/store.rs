@@ -487,7 +487,9 @@ pub trait Store: Send + Sync + 'static {
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>>;
 
     /// Forgets the provider ids of messages accepted before `before_ms`
-    /// (they are kept at least as long as providers retry); returns how many.
+    /// (they are kept at least as long as providers retry), and the
+    /// delivery records last updated before it (statuses arrive within
+    /// days); returns how many entries went.
     async fn forget_seen(&self, before_ms: u64) -> Result<u64>;
 
     /// Messages given up on, oldest first.

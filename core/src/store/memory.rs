@@ -261,9 +261,10 @@ impl Store for MemoryStore {
 
     async fn forget_seen(&self, before_ms: u64) -> Result<u64> {
         let mut d = self.data();
-        let before = d.seen.len();
+        let before = d.seen.len() + d.deliveries.len();
         d.seen.retain(|_, at| *at >= before_ms);
-        Ok((before - d.seen.len()) as u64)
+        d.deliveries.retain(|_, x| x.time_ms >= before_ms);
+        Ok((before - d.seen.len() - d.deliveries.len()) as u64)
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {

@@ -223,10 +223,22 @@ fn apply_job(tx: &redb::WriteTransaction, job: &Job) -> Result<Done> {
         }
         Job::Forget(before) => {
             let mut seen = tx.open_table(SEEN).map_err(db_err)?;
-            let removed = seen
+            let mut removed = seen
                 .extract_if(|_, at| at < *before)
                 .map_err(db_err)?
                 .count();
+            let mut deliveries = tx.open_table(DELIVERIES).map_err(db_err)?;
+            let mut old = Vec::new();
+            for item in deliveries.iter().map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                if decode::<Delivery>(v.value())?.time_ms < *before {
+                    old.push(k.value().to_owned());
+                }
+            }
+            for k in &old {
+                deliveries.remove(k.as_str()).map_err(db_err)?;
+            }
+            removed += old.len();
             Ok(Done::Number(removed as u64))
         }
     }

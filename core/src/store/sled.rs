@@ -163,6 +163,13 @@ fn apply(trees: &[sled::Tree], job: &Job) -> Result<Done> {
                 removed += 1;
             }
         }
+        for item in trees[DELIVERIES].iter() {
+            let (k, v) = item.map_err(db_err)?;
+            if decode::<Delivery>(&v)?.time_ms < *before {
+                trees[DELIVERIES].remove(k).map_err(db_err)?;
+                removed += 1;
+            }
+        }
         return Ok(Done::Number(removed));
     }
     let accepted = std::cell::RefCell::new(Vec::new());

@@ -398,4 +398,11 @@ async fn outbox_retries_dead_letters_and_statuses(store: &impl Store) {
         .unwrap();
     assert_eq!((read.status.as_str(), read.time_ms), ("read", 9));
     assert_eq!(store.delivery("whatsapp", "nope").await.unwrap(), None);
+    // Old delivery records go with old provider ids.
+    assert_eq!(store.forget_seen(9).await.unwrap(), 0);
+    assert_eq!(store.forget_seen(10).await.unwrap(), 1);
+    assert_eq!(
+        store.delivery("whatsapp", "wamid.out1").await.unwrap(),
+        None
+    );
 }
