@@ -260,17 +260,9 @@ impl Queue {
     /// Records the outcome of a send to `key` of message `id`, and schedules
     /// the citizen's next message.
     fn finish(&mut self, key: SessionKey, id: u64, update: &OutboxUpdate) {
-        if let OutboxUpdate::Retry {
-            attempts,
-            not_before_ms,
-            error,
-            ..
-        } = update
-        {
+        if let OutboxUpdate::Retry { not_before_ms, .. } = update {
             if let Some(m) = self.pending.get_mut(&id) {
-                m.attempts = *attempts;
-                m.not_before_ms = *not_before_ms;
-                m.last_error = Some(error.clone());
+                update.retry(m);
             }
             self.delayed.insert((*not_before_ms, id), key);
             return;

@@ -340,6 +340,77 @@ pub enum OutboxUpdate {
     },
 }
 
+impl OutboxUpdate {
+    /// A retry's new attempt count, time and error, applied to its message.
+    pub fn retry(&self, m: &mut OutboxMessage) {
+        if let Self::Retry {
+            attempts,
+            not_before_ms,
+            error,
+            ..
+        } = self
+        {
+            m.attempts = *attempts;
+            m.not_before_ms = *not_before_ms;
+            m.last_error = Some(error.clone());
+        }
+    }
+
+    /// The delivery record of a send the provider accepted with an id.
+    #[must_use]
+    pub fn delivery(&self, m: &OutboxMessage) -> Option<Delivery> {
+        match self {
+            Self::Sent {
+                provider_id: Some(pid),
+                time_ms,
+                ..
+            } => Some(Delivery {
+                channel: m.channel.clone(),
+                user: m.user.clone(),
+                provider_id: pid.clone(),
+                status: "sent".to_owned(),
+                error: None,
+                time_ms: *time_ms,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The dead letter of a message given up on.
+    #[must_use]
+    pub fn dead_letter(&self, message: OutboxMessage) -> Option<DeadLetter> {
+        match self {
+            Self::Dead {
+                reason,
+                detail,
+                time_ms,
+                ..
+            } => Some(DeadLetter {
+                message,
+                reason: reason.clone(),
+                detail: detail.clone(),
+                time_ms: *time_ms,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A reported status, applied to the delivery record.
+    pub fn status(&self, d: &mut Delivery) {
+        if let Self::Status {
+            status,
+            error,
+            time_ms,
+            ..
+        } = self
+        {
+            d.status.clone_from(status);
+            d.error.clone_from(error);
+            d.time_ms = *time_ms;
+        }
+    }
+}
+
 /// A message that could not be delivered, kept with the reason for operators.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {

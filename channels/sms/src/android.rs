@@ -142,12 +142,7 @@ impl Channel for AndroidSms {
             .send()
             .await
             .map_err(|e| SendError::transport(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = crate::retry_after(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| SendError::transport(&e))?;
+        let (status, retry_after, text) = crate::answer(response).await?;
         if (200..300).contains(&status) {
             let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             return Ok(Sent {

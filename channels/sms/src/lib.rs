@@ -58,8 +58,22 @@ pub fn plain_text(message: &Outgoing) -> String {
     gsm::fold(&text)
 }
 
+/// A provider's answer to a send: its status, the `Retry-After` it asked
+/// for, and its body.
+pub(crate) async fn answer(
+    response: reqwest::Response,
+) -> Result<(u16, Option<Duration>, String), layan_core::SendError> {
+    let status = response.status().as_u16();
+    let after = retry_after(response.headers());
+    let text = response
+        .text()
+        .await
+        .map_err(|e| layan_core::SendError::transport(&e))?;
+    Ok((status, after, text))
+}
+
 /// A `Retry-After` header in seconds, if the provider sent one.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())

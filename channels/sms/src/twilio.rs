@@ -151,12 +151,7 @@ impl Channel for Twilio {
             .send()
             .await
             .map_err(|e| SendError::transport(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = crate::retry_after(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| SendError::transport(&e))?;
+        let (status, retry_after, text) = crate::answer(response).await?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
             return Ok(Sent {

@@ -162,63 +162,30 @@ impl Store for MemoryStore {
     async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<()> {
         let mut d = self.data();
         for u in updates {
-            match u {
-                OutboxUpdate::Sent {
-                    id,
-                    provider_id,
-                    time_ms,
-                } => {
-                    if let (Some(m), Some(pid)) = (d.outbox.remove(&id), provider_id) {
-                        let delivery = Delivery {
-                            channel: m.channel.clone(),
-                            user: m.user,
-                            provider_id: pid.clone(),
-                            status: "sent".to_owned(),
-                            error: None,
-                            time_ms,
-                        };
+            match &u {
+                OutboxUpdate::Sent { id, .. } => {
+                    if let Some(d2) = d.outbox.remove(id).and_then(|m| u.delivery(&m)) {
                         d.deliveries
-                            .insert(Delivery::key(&m.channel, &pid), delivery);
+                            .insert(Delivery::key(&d2.channel, &d2.provider_id), d2);
                     }
                 }
-                OutboxUpdate::Retry {
-                    id,
-                    attempts,
-                    not_before_ms,
-                    error,
-                } => {
-                    if let Some(m) = d.outbox.get_mut(&id) {
-                        m.attempts = attempts;
-                        m.not_before_ms = not_before_ms;
-                        m.last_error = Some(error);
+                OutboxUpdate::Retry { id, .. } => {
+                    if let Some(m) = d.outbox.get_mut(id) {
+                        u.retry(m);
                     }
                 }
-                OutboxUpdate::Dead {
-                    id,
-                    reason,
-                    detail,
-                    time_ms,
-                } => {
-                    if let Some(message) = d.outbox.remove(&id) {
-                        d.dead.push(DeadLetter {
-                            message,
-                            reason,
-                            detail,
-                            time_ms,
-                        });
+                OutboxUpdate::Dead { id, .. } => {
+                    if let Some(dead) = d.outbox.remove(id).and_then(|m| u.dead_letter(m)) {
+                        d.dead.push(dead);
                     }
                 }
                 OutboxUpdate::Status {
                     channel,
                     provider_id,
-                    status,
-                    error,
-                    time_ms,
+                    ..
                 } => {
-                    if let Some(x) = d.deliveries.get_mut(&Delivery::key(&channel, &provider_id)) {
-                        x.status = status;
-                        x.error = error;
-                        x.time_ms = time_ms;
+                    if let Some(x) = d.deliveries.get_mut(&Delivery::key(channel, provider_id)) {
+                        u.status(x);
                     }
                 }
             }

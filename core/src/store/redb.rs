@@ -270,74 +270,44 @@ fn append(
 fn apply_outbox_update(tx: &redb::WriteTransaction, u: &OutboxUpdate) -> Result<()> {
     let mut outbox = tx.open_table(OUTBOX).map_err(db_err)?;
     match u {
-        OutboxUpdate::Sent {
-            id,
-            provider_id,
-            time_ms,
-        } => {
-            let Some(m) = outbox.remove(id).map_err(db_err)? else {
+        OutboxUpdate::Sent { id, .. } => {
+            let Some(v) = outbox.remove(id).map_err(db_err)? else {
                 return Ok(());
             };
-            let m: OutboxMessage = decode(m.value())?;
-            if let Some(pid) = provider_id {
-                let d = Delivery {
-                    channel: m.channel.clone(),
-                    user: m.user.clone(),
-                    provider_id: pid.clone(),
-                    status: "sent".to_owned(),
-                    error: None,
-                    time_ms: *time_ms,
-                };
+            let m: OutboxMessage = decode(v.value())?;
+            if let Some(d) = u.delivery(&m) {
                 let mut t = tx.open_table(DELIVERIES).map_err(db_err)?;
                 t.insert(
-                    Delivery::key(&m.channel, pid).as_str(),
+                    Delivery::key(&d.channel, &d.provider_id).as_str(),
                     encode(&d)?.as_slice(),
                 )
                 .map_err(db_err)?;
             }
         }
-        OutboxUpdate::Retry {
-            id,
-            attempts,
-            not_before_ms,
-            error,
-        } => {
+        OutboxUpdate::Retry { id, .. } => {
             let Some(v) = outbox.get(id).map_err(db_err)? else {
                 return Ok(());
             };
             let mut m: OutboxMessage = decode(v.value())?;
             drop(v);
-            m.attempts = *attempts;
-            m.not_before_ms = *not_before_ms;
-            m.last_error = Some(error.clone());
+            u.retry(&mut m);
             outbox.insert(id, encode(&m)?.as_slice()).map_err(db_err)?;
         }
-        OutboxUpdate::Dead {
-            id,
-            reason,
-            detail,
-            time_ms,
-        } => {
+        OutboxUpdate::Dead { id, .. } => {
             let Some(v) = outbox.remove(id).map_err(db_err)? else {
                 return Ok(());
             };
             let message: OutboxMessage = decode(v.value())?;
             drop(v);
             drop(outbox);
-            let dead = DeadLetter {
-                message,
-                reason: reason.clone(),
-                detail: detail.clone(),
-                time_ms: *time_ms,
-            };
-            append(tx, DEAD, "dead_letters", vec![encode(&dead)?])?;
+            if let Some(dead) = u.dead_letter(message) {
+                append(tx, DEAD, "dead_letters", vec![encode(&dead)?])?;
+            }
         }
         OutboxUpdate::Status {
             channel,
             provider_id,
-            status,
-            error,
-            time_ms,
+            ..
         } => {
             let mut t = tx.open_table(DELIVERIES).map_err(db_err)?;
             let key = Delivery::key(channel, provider_id);
@@ -346,9 +316,7 @@ fn apply_outbox_update(tx: &redb::WriteTransaction, u: &OutboxUpdate) -> Result<
             };
             let mut d: Delivery = decode(v.value())?;
             drop(v);
-            d.status.clone_from(status);
-            d.error.clone_from(error);
-            d.time_ms = *time_ms;
+            u.status(&mut d);
             t.insert(key.as_str(), encode(&d)?.as_slice())
                 .map_err(db_err)?;
         }

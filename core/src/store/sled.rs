@@ -300,73 +300,43 @@ fn apply_changes(t: &[TransactionalTree], c: &Changes) -> TxResult<u64> {
 
 fn apply_outbox_update(t: &[TransactionalTree], u: &OutboxUpdate) -> TxResult<()> {
     match u {
-        OutboxUpdate::Sent {
-            id,
-            provider_id,
-            time_ms,
-        } => {
-            let removed = t[OUTBOX].remove(&id.to_be_bytes())?;
-            if let (Some(v), Some(pid)) = (removed, provider_id) {
+        OutboxUpdate::Sent { id, .. } => {
+            if let Some(v) = t[OUTBOX].remove(&id.to_be_bytes())? {
                 let m: OutboxMessage = decode(&v).map_err(abort)?;
-                let d = Delivery {
-                    channel: m.channel.clone(),
-                    user: m.user,
-                    provider_id: pid.clone(),
-                    status: "sent".to_owned(),
-                    error: None,
-                    time_ms: *time_ms,
-                };
-                t[DELIVERIES].insert(
-                    Delivery::key(&m.channel, pid).as_bytes(),
-                    encode(&d).map_err(abort)?,
-                )?;
+                if let Some(d) = u.delivery(&m) {
+                    t[DELIVERIES].insert(
+                        Delivery::key(&d.channel, &d.provider_id).as_bytes(),
+                        encode(&d).map_err(abort)?,
+                    )?;
+                }
             }
         }
-        OutboxUpdate::Retry {
-            id,
-            attempts,
-            not_before_ms,
-            error,
-        } => {
+        OutboxUpdate::Retry { id, .. } => {
             if let Some(v) = t[OUTBOX].get(id.to_be_bytes())? {
                 let mut m: OutboxMessage = decode(&v).map_err(abort)?;
-                m.attempts = *attempts;
-                m.not_before_ms = *not_before_ms;
-                m.last_error = Some(error.clone());
+                u.retry(&mut m);
                 t[OUTBOX].insert(&id.to_be_bytes(), encode(&m).map_err(abort)?)?;
             }
         }
-        OutboxUpdate::Dead {
-            id,
-            reason,
-            detail,
-            time_ms,
-        } => {
+        OutboxUpdate::Dead { id, .. } => {
             if let Some(v) = t[OUTBOX].remove(&id.to_be_bytes())? {
-                let dead = DeadLetter {
-                    message: decode(&v).map_err(abort)?,
-                    reason: reason.clone(),
-                    detail: detail.clone(),
-                    time_ms: *time_ms,
-                };
-                let next = u64_of(t[SEQUENCES].get(b"dead_letters")?) + 1;
-                t[DEAD].insert(&next.to_be_bytes(), encode(&dead).map_err(abort)?)?;
-                t[SEQUENCES].insert(b"dead_letters", &next.to_be_bytes())?;
+                let message: OutboxMessage = decode(&v).map_err(abort)?;
+                if let Some(dead) = u.dead_letter(message) {
+                    let next = u64_of(t[SEQUENCES].get(b"dead_letters")?) + 1;
+                    t[DEAD].insert(&next.to_be_bytes(), encode(&dead).map_err(abort)?)?;
+                    t[SEQUENCES].insert(b"dead_letters", &next.to_be_bytes())?;
+                }
             }
         }
         OutboxUpdate::Status {
             channel,
             provider_id,
-            status,
-            error,
-            time_ms,
+            ..
         } => {
             let key = Delivery::key(channel, provider_id);
             if let Some(v) = t[DELIVERIES].get(key.as_bytes())? {
                 let mut d: Delivery = decode(&v).map_err(abort)?;
-                d.status.clone_from(status);
-                d.error.clone_from(error);
-                d.time_ms = *time_ms;
+                u.status(&mut d);
                 t[DELIVERIES].insert(key.as_bytes(), encode(&d).map_err(abort)?)?;
             }
         }
