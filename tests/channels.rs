@@ -712,6 +712,9 @@ async fn twilio_sms_in_and_out() {
         ("NumSegments", "1"),
     ]);
     assert_eq!(s.post("/webhooks/twilio", &[], body.clone()).await.0, 401);
+    let big = vec![b'a'; 70_000];
+    let (status, _) = s.post("/webhooks/twilio", &signed(&[]), big).await;
+    assert_eq!(status, 413, "over max_body_bytes");
     let mut tampered = params.clone();
     tampered[3].1 = "lain".into();
     assert_eq!(
@@ -830,6 +833,16 @@ async fn android_gateway_sms_in_and_out() {
         401,
         "stale"
     );
+    let oops = b"{oops".to_vec();
+    let (status, _) = s
+        .post("/webhooks/android-sms", &signed(&oops, now), oops)
+        .await;
+    assert_eq!(status, 400, "malformed");
+    let big = vec![b' '; 70_000];
+    let (status, _) = s
+        .post("/webhooks/android-sms", &signed(&big, now), big)
+        .await;
+    assert_eq!(status, 413, "over max_body_bytes");
     assert_eq!(
         s.post("/webhooks/android-sms", &signed(&body, now), body.clone())
             .await
