@@ -9,6 +9,7 @@ use layan::serve::{App, Config};
 use serde_json::{Value, json};
 
 use crate::mock::Mock;
+use crate::util::until;
 
 const ECHO_PACK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo");
 const APP_SECRET: &str = "rahasia-aplikasi";
@@ -411,18 +412,16 @@ async fn a_provider_storm_delivers_everything_once_in_order() {
         }
     }
     let ok = |r: &crate::mock::Request, n: usize| n >= 20 && r.path.ends_with("/messages");
-    for _ in 0..1_000 {
-        let delivered = graph
-            .requests()
+    until("every reply delivered after the storm", || {
+        let requests = graph.requests();
+        requests
             .iter()
             .enumerate()
             .filter(|(n, r)| ok(r, *n))
-            .count();
-        if delivered >= 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+            .count()
+            >= 20
+    })
+    .await;
     settle().await;
     let requests = graph.requests();
     for c in &citizens {
@@ -558,12 +557,7 @@ async fn telegram_webhook_text_commands_and_buttons() {
             .0,
         200
     );
-    for _ in 0..300 {
-        if sends(&api).len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("the menu", || sends(&api).len() >= 2).await;
     let sent = sends(&api);
     assert_eq!(sent[1]["text"], "Pilih layanan:");
     let keyboard = &sent[1]["reply_markup"]["inline_keyboard"];
@@ -588,12 +582,7 @@ async fn telegram_webhook_text_commands_and_buttons() {
             .0,
         200
     );
-    for _ in 0..500 {
-        if sends(&api).len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("the answer to the press", || sends(&api).len() >= 3).await;
     assert_eq!(sends(&api)[2]["text"], "Anda memilih satu.");
     let answered = api.requests().iter().any(|r| {
         r.path.to_lowercase().ends_with("/answercallbackquery")
@@ -630,12 +619,7 @@ async fn telegram_long_polling_confirms_updates_after_persisting() {
     })
     .await;
     let _s = Server::start(&telegram_section(&api.url, "polling")).await;
-    for _ in 0..500 {
-        if !sends(&api).is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("the polled update's answer", || !sends(&api).is_empty()).await;
     let sent = sends(&api);
     assert_eq!(sent.len(), 1, "the update fetched once is answered once");
     assert_eq!(

@@ -61,20 +61,9 @@ async fn deliver(http: &reqwest::Client, url: &str, body: Vec<u8>) {
     }
 }
 
-fn replies_by_citizen(graph: &Mock) -> BTreeMap<String, Vec<String>> {
-    let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in graph.requests() {
-        let v = r.json();
-        by.entry(v["to"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(v["text"]["body"].as_str().unwrap().to_owned());
-    }
-    by
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_burst_loses_nothing_and_keeps_order() {
-    let graph = Mock::start(|_, n| graph_ok(n)).await;
+/// A `layan serve` config on a free loopback port, the echo pack and a
+/// WhatsApp channel pointing at `graph`; returns its folder, file and URL.
+fn config_for(graph: &Mock, delivery: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -94,9 +83,7 @@ async fn sigkill_mid_burst_loses_nothing_and_keeps_order() {
             [pack]
             path = "{pack}"
             [delivery]
-            backoff_base_ms = 20
-            backoff_max_ms = 200
-            max_concurrent_sends = {MAX_CONCURRENT_SENDS}
+            {delivery}
             {wa}
             "#,
             pack = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo"),
@@ -104,6 +91,29 @@ async fn sigkill_mid_burst_loses_nothing_and_keeps_order() {
         ),
     )
     .unwrap();
+    (dir, config, url)
+}
+
+fn replies_by_citizen(graph: &Mock) -> BTreeMap<String, Vec<String>> {
+    let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in graph.requests() {
+        let v = r.json();
+        by.entry(v["to"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(v["text"]["body"].as_str().unwrap().to_owned());
+    }
+    by
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_burst_loses_nothing_and_keeps_order() {
+    let graph = Mock::start(|_, n| graph_ok(n)).await;
+    let (_dir, config, url) = config_for(
+        &graph,
+        &format!(
+            "backoff_base_ms = 20\nbackoff_max_ms = 200\nmax_concurrent_sends = {MAX_CONCURRENT_SENDS}"
+        ),
+    );
     let http = reqwest::Client::new();
     let mut child = spawn(&config);
     wait_healthy(&http, &url).await;
@@ -189,22 +199,7 @@ async fn sigkill_mid_burst_loses_nothing_and_keeps_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_gracefully_and_the_next_start_resumes() {
     let graph = Mock::start(|_, n| graph_ok(n)).await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("http://127.0.0.1:{port}");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("layan.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\npath = \"data\"\n[pack]\npath = \"{}\"\n{}",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo"),
-            whatsapp_section(&graph.url)
-        ),
-    )
-    .unwrap();
+    let (_dir, config, url) = config_for(&graph, "");
     let http = reqwest::Client::new();
     let mut child = spawn(&config);
     wait_healthy(&http, &url).await;

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::util::until;
 use layan::{
     Capabilities, Channel, Engine, Inbound, MemoryStore, Outgoing, Pack, Pipeline, PipelineConfig,
     SendError, Sent, Store,
@@ -96,17 +97,6 @@ fn message(user: &str, id: &str, text: &str) -> Inbound {
     let mut m = Inbound::text("rekam", user, text);
     m.message_id = id.to_owned();
     m
-}
-
-/// Waits until `done` holds, for at most ten seconds.
-async fn until(what: &str, done: impl Fn() -> bool) {
-    for _ in 0..1_000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test]

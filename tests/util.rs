@@ -37,3 +37,14 @@ pub fn options(outcome: &Outcome) -> Vec<String> {
         .map(|b| b.title)
         .collect()
 }
+
+/// Waits until `done` holds, for at most ten seconds; panics naming `what` otherwise.
+pub async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..1_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

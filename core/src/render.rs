@@ -152,8 +152,8 @@ fn render_options(out: &mut Vec<Outgoing>, text: &str, buttons: &[Button], caps:
     if buttons.is_empty() {
         return push_text(out, text, caps, None);
     }
-    if caps.rich && buttons.len() <= caps.max_buttons {
-        let buttons = buttons
+    let fitted = |buttons: &[Button]| -> Vec<Button> {
+        buttons
             .iter()
             .map(|b| {
                 Button::new(
@@ -161,21 +161,15 @@ fn render_options(out: &mut Vec<Outgoing>, text: &str, buttons: &[Button], caps:
                     b.payload.clone(),
                 )
             })
-            .collect();
-        return push_text(out, text, caps, Some(Tail::Buttons(buttons)));
+            .collect()
+    };
+    if caps.rich && buttons.len() <= caps.max_buttons {
+        return push_text(out, text, caps, Some(Tail::Buttons(fitted(buttons))));
     }
     if caps.rich && caps.max_buttons >= 2 && caps.max_list_rows < caps.max_buttons {
         // More options than buttons and no lists: a page of buttons and "Lainnya".
         let page = caps.max_buttons - 1;
-        let mut shown: Vec<Button> = buttons[..page]
-            .iter()
-            .map(|b| {
-                Button::new(
-                    truncate_title(&b.title, caps.max_button_title),
-                    b.payload.clone(),
-                )
-            })
-            .collect();
+        let mut shown = fitted(&buttons[..page]);
         shown.push(Button::new(MORE_TITLE, format!("{MORE_PAYLOAD}{page}")));
         return push_text(out, text, caps, Some(Tail::Buttons(shown)));
     }

@@ -270,19 +270,22 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 mod tests {
     use super::*;
 
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
     #[test]
     fn the_documented_signature_example_verifies() {
         // Twilio's own example from its security documentation.
-        let params: Vec<(String, String)> = [
+        let params = pairs(&[
             ("CallSid", "CA1234567890ABCDE"),
             ("Caller", "+14158675309"),
             ("Digits", "1234"),
             ("From", "+14158675309"),
             ("To", "+18005551212"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+        ]);
         assert_eq!(
             Twilio::signature(
                 "12345",
@@ -292,16 +295,13 @@ mod tests {
             "RSOYDt4T1cUTdK1PDd93/VVr8B8="
         );
         // Repeated names are sorted by value, each pair once (the SDKs' vector).
-        let repeated: Vec<(String, String)> = [
+        let repeated = pairs(&[
             ("Sid", "CA123"),
             ("SidAccount", "AC123"),
             ("Digits", "5678"),
             ("Digits", "1234"),
             ("Digits", "1234"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+        ]);
         assert_eq!(
             Twilio::signature(
                 "12345",
@@ -314,12 +314,7 @@ mod tests {
 
     #[test]
     fn parameters_become_an_inbound_message() {
-        let p = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
+        let p = pairs;
         let m = parse(&p(&[
             ("From", "+6281234567890"),
             ("Body", "sy mau lapor timbangan curang"),
