@@ -127,9 +127,8 @@ fn eval_prints_a_table_and_json() {
 
 #[test]
 fn eval_reports_a_bad_line_with_its_number() {
-    let dir = std::env::temp_dir().join(format!("layan-eval-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let data = dir.join("bad.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bad.jsonl");
     std::fs::write(
         &data,
         "{\"text\":\"halo\",\"intent\":\"menu\"}\n{\"text\": oops}\n",
