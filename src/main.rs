@@ -31,6 +31,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The operators' dashboard (/admin): make password hashes for layan.toml.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Talk to a pack in the terminal (or pipe messages in, one per line).
     Chat {
         #[command(flatten)]
@@ -123,6 +128,14 @@ enum PackCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Print an argon2 hash of a password for `[[admin.users]] password_hash`.
+    ///
+    /// Asks twice without echo on a terminal; otherwise reads one line from stdin.
+    HashPassword,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ExportFormat {
     Csv,
@@ -191,6 +204,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()?;
             rt.block_on(layan::serve::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin {
+            command: AdminCommand::HashPassword,
+        } => {
+            let password = if std::io::stdin().is_terminal() {
+                let first = rpassword::prompt_password("Kata sandi baru: ")?;
+                let again = rpassword::prompt_password("Ulangi kata sandi: ")?;
+                if first != again {
+                    anyhow::bail!("the two passwords differ");
+                }
+                first
+            } else {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            };
+            if password.chars().count() < 8 {
+                anyhow::bail!("a dashboard password needs at least 8 characters");
+            }
+            writeln!(
+                out,
+                "{}",
+                layan::serve::admin::auth::hash_password(&password)?
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat {

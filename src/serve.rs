@@ -8,8 +8,10 @@
 //! Routes: `GET|POST /webhooks/whatsapp`, `POST /webhooks/telegram`
 //! (webhook mode), `POST /webhooks/twilio`, `POST /webhooks/android-sms` —
 //! each present when its channel is configured — `GET /chat` and its API,
-//! `GET /healthz`, `GET /metrics`.
+//! `GET /healthz`, `GET /metrics`, and the operators' dashboard under
+//! `/admin` ([`admin`]).
 
+pub mod admin;
 pub mod config;
 pub mod webchat;
 
@@ -82,9 +84,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let store = crate::open_store(backend, &config.store.path)
         .with_context(|| format!("cannot open the store in {}", config.store.path.display()))?;
     let pack = load_pack(config)?;
+    let pack_state = Arc::new(admin::pack::PackState::new(&pack, config.pack.path.clone()));
     let segments = pack.settings.sms_segments;
     tracing::info!(target: "layan::serve", pack = %pack.meta.id, version = %pack.meta.version, "pack loaded");
     let engine = Engine::builder().pack(pack).shared_store(store).build()?;
+    let watched_engine = engine.clone();
     let http = reqwest::Client::builder()
         .user_agent(concat!("layan/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_millis(
@@ -134,12 +138,20 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let pipeline = Pipeline::start(engine, channels, config.delivery.pipeline()).await?;
     tracing::info!(target: "layan::serve", channels = ?names, "pipeline started");
 
+    let dashboard = admin::Admin::new(
+        pipeline.clone(),
+        &config.admin,
+        public_url.starts_with("https://"),
+        config.store.path.join("audit.jsonl"),
+        pack_state.clone(),
+    );
     let mut router = Router::new()
         .route("/", get(|| async { axum::response::Redirect::to("/chat") }))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(pipeline.clone())
-        .merge(webchat::router(web, pipeline.clone()));
+        .merge(webchat::router(web, pipeline.clone()))
+        .merge(admin::router(dashboard));
     if let Some(c) = whatsapp {
         router = router.merge(layan_whatsapp::router(c, pipeline.clone()));
     }
@@ -151,6 +163,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     }
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
+    if config.admin.watch_pack && config.pack.path.is_some() {
+        tasks.push(tokio::spawn(admin::pack::watch(
+            pack_state,
+            watched_engine,
+            stopped.clone(),
+        )));
+    }
     if let Some(c) = telegram {
         match c.mode() {
             layan_telegram::Mode::Webhook => {
@@ -219,11 +238,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    eprintln!("layan: serving on http://{local} — web chat at http://{local}/chat");
-    axum::serve(listener, app.router.clone())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    eprintln!(
+        "layan: serving on http://{local} — web chat at http://{local}/chat, dashboard at http://{local}/admin"
+    );
+    axum::serve(
+        listener,
+        app.router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server failed")?;
     eprintln!("layan: shutting down; messages in flight are finished or kept for the next start");
     app.shutdown(SHUTDOWN_GRACE).await;
     Ok(())

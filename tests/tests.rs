@@ -2,6 +2,7 @@
 //! does, so a 2-core machine links once).
 
 mod accuracy;
+mod admin;
 mod channels;
 mod cli;
 mod conversations;

@@ -1076,6 +1076,9 @@ impl<'a> Turn<'a> {
         }
         self.changes.count(format!("intent:{}", self.intent), 1);
         self.session.last_seen_ms = now.max(self.session.last_seen_ms);
+        if let Some(name) = &self.inbound.profile_name {
+            self.session.profile_name = Some(crate::matcher::truncate_chars(name, 100).to_owned());
+        }
         self.changes.session = Some((self.key.clone(), self.session));
         let outcome = Outcome {
             replies: self.replies,

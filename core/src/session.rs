@@ -53,6 +53,9 @@ pub struct Session {
     /// The rest of an answer cut at the channel's budget, sent on `LANJUT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub more: Option<String>,
+    /// The citizen's profile name, as the provider last gave it (for staff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
 }
 
 /// The hand-off state a session mirrors, so that the engine knows without

@@ -40,6 +40,91 @@ pub struct Config {
     /// `[channels.*]`.
     #[serde(default)]
     pub channels: Channels,
+    /// `[admin]`: the operators' dashboard at `/admin`.
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`: who may use the dashboard.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `[[admin.users]]`; with none, `/admin` only explains how to add one.
+    #[serde(default)]
+    pub users: Vec<AdminUser>,
+    /// How long a login lasts without activity.
+    #[serde(default = "default_session_minutes")]
+    pub session_minutes: u64,
+    /// Wrong passwords (per account, and per address) before logins are refused.
+    #[serde(default = "default_max_failures")]
+    pub max_failed_logins: u32,
+    /// How long logins stay refused after that.
+    #[serde(default = "default_lockout_minutes")]
+    pub lockout_minutes: u64,
+    /// Whether `layan serve` reloads the pack when its files change.
+    #[serde(default = "default_true")]
+    pub watch_pack: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            users: Vec::new(),
+            session_minutes: default_session_minutes(),
+            max_failed_logins: default_max_failures(),
+            lockout_minutes: default_lockout_minutes(),
+            watch_pack: true,
+        }
+    }
+}
+
+fn default_session_minutes() -> u64 {
+    8 * 60
+}
+
+fn default_max_failures() -> u32 {
+    10
+}
+
+fn default_lockout_minutes() -> u64 {
+    15
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One `[[admin.users]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUser {
+    /// The login name.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+    /// An argon2 PHC string from `layan admin hash-password`.
+    pub password_hash: String,
+}
+
+/// What a dashboard user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Hand-offs, tickets, statistics.
+    Operator,
+    /// Also: take over another operator's conversation, reload the pack, read the audit log.
+    Admin,
+}
+
+impl Role {
+    /// The role's name as shown to staff.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// `[server]`.
@@ -244,6 +329,21 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             bail!("[server] max_body_bytes is too small (at least 1024)");
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, u) in self.admin.users.iter().enumerate() {
+            if u.name.trim().is_empty() {
+                bail!("[[admin.users]] #{}: name is empty", i + 1);
+            }
+            if !names.insert(u.name.as_str()) {
+                bail!("[[admin.users]]: `{}` appears twice", u.name);
+            }
+            if argon2::PasswordHash::new(&u.password_hash).is_err() {
+                bail!(
+                    "[[admin.users]] `{}`: password_hash is not an argon2 hash; make one with `layan admin hash-password`",
+                    u.name
+                );
+            }
         }
         if self.channels.twilio.is_some() && self.server.public_url.is_none() {
             bail!(

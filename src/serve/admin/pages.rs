@@ -1,0 +1,1487 @@
+//! The dashboard's pages and actions.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use axum::Extension;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::Stream;
+use layan_core::store::{Direction, Handoff, HandoffState, Ticket, TicketStatus, unix_ms};
+use layan_core::{Session, SessionKey, SlotKind};
+use serde::Deserialize;
+
+use super::auth::{COOKIE, LOGIN_COOKIE, Login, Refused, token};
+use super::html::{csrf, duration, esc, page, url, when};
+use super::stats::{Range, Report, iso};
+use super::{Address, Admin, charts, cookie, refuse};
+
+/// How often live parts of a page are looked at for changes.
+const LIVE_EVERY: Duration = Duration::from_millis(700);
+/// WhatsApp's customer-service window: free-form replies only within it.
+const WHATSAPP_WINDOW_MS: u64 = 24 * 3_600_000;
+/// How far back a conversation's transcript is shown.
+const TRANSCRIPT_DAYS: u64 = 30;
+/// Transcript lines shown on a conversation page.
+const TRANSCRIPT_LINES: usize = 200;
+
+fn now_ms() -> u64 {
+    unix_ms(SystemTime::now())
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// A stream of `make()`'s output, sent whenever it changes.
+fn live<F, Fut>(make: F) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = String> + Send,
+{
+    let stream = futures_util::stream::unfold(
+        (make, String::new(), true),
+        |(make, last, first)| async move {
+            if !first {
+                tokio::time::sleep(LIVE_EVERY).await;
+            }
+            loop {
+                let now = make().await.replace('\r', "");
+                if now != last {
+                    let event = Event::default().data(&now);
+                    return Some((Ok(event), (make, now, false)));
+                }
+                tokio::time::sleep(LIVE_EVERY).await;
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+// ---------------------------------------------------------------- login
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LoginQuery {
+    lanjut: Option<String>,
+}
+
+fn login_form(admin: &Admin, next: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let form_token = token();
+    let mut body = String::new();
+    if let Some(e) = error {
+        let _ = write!(body, r#"<p class="error" role="alert">{}</p>"#, esc(e));
+    }
+    let _ = write!(
+        body,
+        r#"<form method="post" action="/admin/masuk" class="card">
+<input type="hidden" name="csrf" value="{form_token}">
+<input type="hidden" name="lanjut" value="{}">
+<label for="nama">Nama pengguna</label>
+<input id="nama" name="nama" autocomplete="username" required autofocus>
+<label for="sandi">Kata sandi</label>
+<input id="sandi" name="sandi" type="password" autocomplete="current-password" required>
+<p><button type="submit">Masuk</button></p>
+</form>"#,
+        esc(next)
+    );
+    let mut r = page("Masuk", None, "", &body);
+    *r.status_mut() = status;
+    if let Ok(v) = header::HeaderValue::from_str(&admin.inner.auth.cookie(
+        LOGIN_COOKIE,
+        &form_token,
+        Some(3600),
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+pub(super) async fn login_page(
+    State(admin): State<Admin>,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    login_form(
+        &admin,
+        q.lanjut.as_deref().unwrap_or("/admin"),
+        None,
+        StatusCode::OK,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LoginForm {
+    #[serde(default)]
+    nama: String,
+    #[serde(default)]
+    sandi: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    lanjut: String,
+}
+
+/// Only a path inside the dashboard is a place to go after logging in.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with("/admin") && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/admin"
+    }
+}
+
+pub(super) async fn login(
+    State(admin): State<Admin>,
+    address: Address,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty()
+        || !layan_core::channel::constant_time_eq(expected.as_bytes(), form.csrf.as_bytes())
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Permintaan ditolak",
+            "Formulir masuk sudah kedaluwarsa. Buka lagi halaman masuk lalu coba lagi.",
+            None,
+        );
+    }
+    let auth = &admin.inner.auth;
+    match auth.login(form.nama.trim(), &form.sandi, &address.0).await {
+        Ok((id, login)) => {
+            admin
+                .inner
+                .audit
+                .record(&login.user, &address.0, "masuk", "", "");
+            let mut r = see_other(safe_next(&form.lanjut));
+            for c in [
+                auth.cookie(COOKIE, &id, None),
+                auth.cookie(LOGIN_COOKIE, "", Some(0)),
+            ] {
+                if let Ok(v) = header::HeaderValue::from_str(&c) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r
+        }
+        Err(refused) => {
+            let (status, message, action) = match refused {
+                Refused::Wrong => (
+                    StatusCode::UNAUTHORIZED,
+                    "Nama pengguna atau kata sandi salah.",
+                    "gagal_masuk",
+                ),
+                Refused::Locked => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Terlalu banyak percobaan masuk yang salah. Akun atau alamat ini dikunci sementara; coba lagi nanti.",
+                    "masuk_dikunci",
+                ),
+            };
+            admin
+                .inner
+                .audit
+                .record(form.nama.trim(), &address.0, action, "", "");
+            login_form(&admin, &form.lanjut, Some(message), status)
+        }
+    }
+}
+
+pub(super) async fn logout(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    address: Address,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(id) = cookie(&headers, COOKIE) {
+        admin.inner.auth.logout(&id);
+    }
+    admin.audit(&login, &address, "keluar", "", "");
+    let mut r = see_other("/admin/masuk");
+    if let Ok(v) = header::HeaderValue::from_str(&admin.inner.auth.cookie(COOKIE, "", Some(0))) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+// ---------------------------------------------------------------- hand-offs
+
+fn window_closed(channel: &str, session: &Session, now: u64) -> bool {
+    channel == "whatsapp"
+        && session.last_seen_ms > 0
+        && now.saturating_sub(session.last_seen_ms) > WHATSAPP_WINDOW_MS
+}
+
+fn state_badge(state: &HandoffState, me: &str) -> String {
+    match state {
+        HandoffState::Waiting => r#"<span class="badge warn">Menunggu petugas</span>"#.to_owned(),
+        HandoffState::Taken(op) if op == me => {
+            r#"<span class="badge ok">Dipegang oleh Anda</span>"#.to_owned()
+        }
+        HandoffState::Taken(op) => {
+            format!(r#"<span class="badge">Dipegang oleh {}</span>"#, esc(op))
+        }
+        HandoffState::Closed => r#"<span class="badge">Selesai</span>"#.to_owned(),
+    }
+}
+
+fn conversation_href(channel: &str, user: &str) -> String {
+    format!(
+        "/admin/percakapan?kanal={}&amp;pengguna={}",
+        url(channel),
+        url(user)
+    )
+}
+
+async fn queue_fragment(admin: &Admin, login: &Login) -> String {
+    let engine = admin.engine();
+    let queue = match engine.handoff_queue().await {
+        Ok(q) => q,
+        Err(e) => {
+            return format!(
+                r#"<p class="error">Antrian tidak dapat dibaca: {}</p>"#,
+                esc(&e.to_string())
+            );
+        }
+    };
+    let now = now_ms();
+    let offset = admin.offset();
+    if queue.is_empty() {
+        return r#"<p class="notice" id="antrian-kosong">Tidak ada percakapan yang menunggu petugas.</p>"#.to_owned();
+    }
+    let mut out = format!(
+        r#"<p><span id="jumlah-antrian">{}</span> percakapan menunggu atau sedang dilayani.</p><div class="table-wrap"><table><thead><tr><th scope="col">Sejak</th><th scope="col">Kanal</th><th scope="col">Warga</th><th scope="col">Pertanyaan</th><th scope="col">Status</th></tr></thead><tbody>"#,
+        queue.len()
+    );
+    for h in &queue {
+        let session = engine
+            .store()
+            .session(&h.key())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let mut flags = state_badge(&h.state, &login.user);
+        if window_closed(&h.channel, &session, now) {
+            flags.push_str(r#" <span class="badge warn">Jendela 24 jam WhatsApp tertutup</span>"#);
+        }
+        let name = session
+            .profile_name
+            .as_deref()
+            .map(|n| format!("{} · ", esc(n)))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            r#"<tr class="antrian"><td>{} <span class="muted">({} lalu)</span></td><td>{}</td><td>{name}{}</td><td><a href="{}">{}</a></td><td>{flags}</td></tr>"#,
+            when(h.requested_ms, offset),
+            duration(now.saturating_sub(h.requested_ms)),
+            esc(&h.channel),
+            esc(&h.user),
+            conversation_href(&h.channel, &h.user),
+            if h.question.trim().is_empty() {
+                "(buka percakapan)".to_owned()
+            } else {
+                esc(&h.question)
+            },
+        );
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
+pub(super) async fn queue(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+) -> Response {
+    let body = format!(
+        r#"<p class="muted">Percakapan yang diserahkan bot kepada petugas. Daftar ini diperbarui sendiri.</p><section aria-live="polite" aria-label="Antrian percakapan" data-live="/admin/langsung/antrian">{}</section>"#,
+        queue_fragment(&admin, &login).await
+    );
+    page("Antrian percakapan", Some(&login), "/admin", &body)
+}
+
+pub(super) async fn queue_events(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+) -> impl IntoResponse {
+    live(move || {
+        let admin = admin.clone();
+        let login = login.clone();
+        async move { queue_fragment(&admin, &login).await }
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Conversation {
+    #[serde(default)]
+    kanal: String,
+    #[serde(default)]
+    pengguna: String,
+    #[serde(default)]
+    teks: String,
+}
+
+impl Conversation {
+    fn key(&self) -> SessionKey {
+        SessionKey::new(&self.kanal, &self.pengguna)
+    }
+}
+
+async fn open_handoff(admin: &Admin, key: &SessionKey) -> Option<Handoff> {
+    admin
+        .engine()
+        .handoff_queue()
+        .await
+        .ok()?
+        .into_iter()
+        .find(|h| h.key() == *key)
+}
+
+async fn transcript_fragment(admin: &Admin, key: &SessionKey) -> String {
+    let since = now_ms().saturating_sub(TRANSCRIPT_DAYS * 86_400_000);
+    let lines = match admin.engine().store().transcript(since).await {
+        Ok(l) => l,
+        Err(e) => {
+            return format!(
+                r#"<p class="error">Riwayat tidak dapat dibaca: {}</p>"#,
+                esc(&e.to_string())
+            );
+        }
+    };
+    let mine: Vec<_> = lines
+        .into_iter()
+        .filter(|l| l.channel == key.channel && l.user == key.user)
+        .collect();
+    let skip = mine.len().saturating_sub(TRANSCRIPT_LINES);
+    let offset = admin.offset();
+    let mut out = String::from(r#"<ol class="transcript">"#);
+    for l in &mine[skip..] {
+        let (class, who) = match l.direction {
+            Direction::In => ("in", "Warga".to_owned()),
+            Direction::Out => (
+                "out",
+                match l.author.as_deref() {
+                    None | Some("bot") => "Bot".to_owned(),
+                    Some(a) => format!("Petugas {a}"),
+                },
+            ),
+        };
+        let intent = l
+            .intent
+            .as_deref()
+            .filter(|_| l.direction == Direction::In)
+            .map(|i| format!(" · {}", esc(i)))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            r#"<li class="{class}"><span class="meta">{} · {}{intent}</span>{}</li>"#,
+            esc(&who),
+            when(l.time_ms, offset),
+            esc(&l.text)
+        );
+    }
+    if mine.is_empty() {
+        out.push_str(r#"<li class="muted">Belum ada pesan.</li>"#);
+    }
+    out.push_str("</ol>");
+    out
+}
+
+pub(super) async fn conversation(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    Query(c): Query<Conversation>,
+) -> Response {
+    let key = c.key();
+    let session = admin
+        .engine()
+        .store()
+        .session(&key)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let handoff = open_handoff(&admin, &key).await;
+    let now = now_ms();
+    let closed_window = window_closed(&key.channel, &session, now);
+    let mut body = format!(
+        r#"<div class="card"><p><b>Kanal:</b> {} · <b>Warga:</b> {}{} · <b>Terakhir menulis:</b> {}</p>"#,
+        esc(&key.channel),
+        esc(&key.user),
+        session
+            .profile_name
+            .as_deref()
+            .map(|n| format!(" ({})", esc(n)))
+            .unwrap_or_default(),
+        when(session.last_seen_ms, admin.offset())
+    );
+    if closed_window {
+        body.push_str(r#"<p class="error" id="jendela-tertutup">Jendela 24 jam WhatsApp sudah tertutup: warga terakhir menulis lebih dari 24 jam lalu. WhatsApp tidak mengirim balasan bebas di luar jendela ini; balasan baru bisa dikirim setelah warga menulis lagi.</p>"#);
+    }
+    let hidden = format!(
+        r#"{}<input type="hidden" name="kanal" value="{}"><input type="hidden" name="pengguna" value="{}">"#,
+        csrf(&login),
+        esc(&key.channel),
+        esc(&key.user)
+    );
+    match &handoff {
+        None => body.push_str(
+            r#"<p class="muted">Percakapan ini tidak sedang diserahkan kepada petugas.</p>"#,
+        ),
+        Some(h) => {
+            let _ = write!(body, "<p>{}</p>", state_badge(&h.state, &login.user));
+            let mine = h.state == HandoffState::Taken(login.user.clone());
+            let can_take = match &h.state {
+                HandoffState::Waiting => true,
+                HandoffState::Taken(op) => op != &login.user && login.is_admin(),
+                HandoffState::Closed => false,
+            };
+            if can_take {
+                let label = if h.state == HandoffState::Waiting {
+                    "Ambil percakapan"
+                } else {
+                    "Ambil alih percakapan"
+                };
+                let _ = write!(
+                    body,
+                    r#"<form method="post" action="/admin/percakapan/ambil">{hidden}<button type="submit" id="ambil">{label}</button></form>"#
+                );
+            }
+            if mine {
+                let _ = write!(
+                    body,
+                    r#"<form method="post" action="/admin/percakapan/balas">{hidden}<label for="teks">Balasan untuk warga</label><textarea id="teks" name="teks" required maxlength="4000"></textarea><p><button type="submit" id="kirim">Kirim balasan</button></p></form><form method="post" action="/admin/percakapan/tutup">{hidden}<button type="submit" class="secondary" id="tutup">Tutup percakapan (bot melanjutkan dan meminta penilaian)</button></form>"#
+                );
+            }
+        }
+    }
+    body.push_str("</div><h2>Riwayat percakapan</h2>");
+    let _ = write!(
+        body,
+        r#"<section aria-live="polite" aria-label="Riwayat percakapan" id="riwayat" data-live="/admin/langsung/percakapan?kanal={}&amp;pengguna={}">{}</section>"#,
+        url(&key.channel),
+        url(&key.user),
+        transcript_fragment(&admin, &key).await
+    );
+    page("Percakapan", Some(&login), "/admin", &body)
+}
+
+pub(super) async fn conversation_events(
+    State(admin): State<Admin>,
+    Query(c): Query<Conversation>,
+) -> impl IntoResponse {
+    let key = c.key();
+    live(move || {
+        let admin = admin.clone();
+        let key = key.clone();
+        async move { transcript_fragment(&admin, &key).await }
+    })
+}
+
+fn back_to(key: &SessionKey) -> Response {
+    see_other(&format!(
+        "/admin/percakapan?kanal={}&pengguna={}",
+        url(&key.channel),
+        url(&key.user)
+    ))
+}
+
+pub(super) async fn take(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    address: Address,
+    Form(c): Form<Conversation>,
+) -> Response {
+    let key = c.key();
+    let Some(h) = open_handoff(&admin, &key).await else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "Tidak ditemukan",
+            "Percakapan ini tidak sedang menunggu petugas.",
+            Some(&login),
+        );
+    };
+    if let HandoffState::Taken(op) = &h.state
+        && op != &login.user
+        && !login.is_admin()
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Sudah dipegang",
+            &format!(
+                "Percakapan ini sedang dipegang oleh {op}. Hanya admin yang dapat mengambil alih."
+            ),
+            Some(&login),
+        );
+    }
+    if let Err(e) = admin.engine().take_handoff(&key, &login.user).await {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Gagal",
+            &e.to_string(),
+            Some(&login),
+        );
+    }
+    admin.audit(
+        &login,
+        &address,
+        "ambil",
+        &format!("{}/{}", key.channel, key.user),
+        "",
+    );
+    back_to(&key)
+}
+
+/// The open hand-off of `key` if `login` holds it, or the page saying why not.
+async fn held_by(admin: &Admin, login: &Login, key: &SessionKey) -> Result<Handoff, Response> {
+    let Some(h) = open_handoff(admin, key).await else {
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            "Tidak ditemukan",
+            "Percakapan ini tidak sedang diserahkan kepada petugas.",
+            Some(login),
+        ));
+    };
+    match &h.state {
+        HandoffState::Taken(op) if op == &login.user => Ok(h),
+        HandoffState::Taken(op) => Err(refuse(
+            StatusCode::FORBIDDEN,
+            "Bukan percakapan Anda",
+            &format!(
+                "Percakapan ini dipegang oleh {op}. Ambil alih dulu (admin) sebelum membalas atau menutupnya."
+            ),
+            Some(login),
+        )),
+        _ => Err(refuse(
+            StatusCode::CONFLICT,
+            "Ambil dulu",
+            "Ambil percakapan ini dulu sebelum membalas atau menutupnya.",
+            Some(login),
+        )),
+    }
+}
+
+pub(super) async fn reply(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    address: Address,
+    Form(c): Form<Conversation>,
+) -> Response {
+    let key = c.key();
+    if let Err(r) = held_by(&admin, &login, &key).await {
+        return r;
+    }
+    let text = c.teks.trim();
+    if text.is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Balasan kosong",
+            "Tulis balasan terlebih dahulu.",
+            Some(&login),
+        );
+    }
+    let session = admin
+        .engine()
+        .store()
+        .session(&key)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if window_closed(&key.channel, &session, now_ms()) {
+        admin.audit(
+            &login,
+            &address,
+            "balas_ditolak",
+            &format!("{}/{}", key.channel, key.user),
+            "jendela 24 jam tertutup",
+        );
+        return refuse(
+            StatusCode::CONFLICT,
+            "Balasan tidak dapat dikirim",
+            "Balasan tidak dikirim: warga terakhir menulis lebih dari 24 jam lalu, dan WhatsApp hanya meneruskan balasan bebas dalam 24 jam sejak pesan terakhir warga. Balasan dapat dikirim setelah warga menulis lagi; bila mendesak, hubungi warga lewat telepon.",
+            Some(&login),
+        );
+    }
+    if let Err(e) = admin.engine().operator_reply(&key, &login.user, text).await {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Gagal",
+            &e.to_string(),
+            Some(&login),
+        );
+    }
+    admin.inner.pipeline.wake();
+    let detail: String = text.chars().take(200).collect();
+    admin.audit(
+        &login,
+        &address,
+        "balas",
+        &format!("{}/{}", key.channel, key.user),
+        &detail,
+    );
+    back_to(&key)
+}
+
+pub(super) async fn close(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    address: Address,
+    Form(c): Form<Conversation>,
+) -> Response {
+    let key = c.key();
+    if let Err(r) = held_by(&admin, &login, &key).await {
+        return r;
+    }
+    if let Err(e) = admin.engine().close_handoff(&key, &login.user).await {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Gagal",
+            &e.to_string(),
+            Some(&login),
+        );
+    }
+    admin.inner.pipeline.wake();
+    admin.audit(
+        &login,
+        &address,
+        "tutup",
+        &format!("{}/{}", key.channel, key.user),
+        "",
+    );
+    back_to(&key)
+}
+
+// ---------------------------------------------------------------- tickets
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct TicketFilter {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    formulir: String,
+    #[serde(default)]
+    terlambat: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    disimpan: String,
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// A phone number's digits in international form (`0812…` → `62812…`).
+fn phone_digits(s: &str) -> String {
+    let d = digits(s);
+    match d.strip_prefix('0') {
+        Some(rest) => format!("62{rest}"),
+        None => d,
+    }
+}
+
+fn matches(t: &Ticket, f: &TicketFilter, now: u64) -> bool {
+    if !f.status.is_empty() && t.status.label() != f.status {
+        return false;
+    }
+    if !f.formulir.is_empty() && t.form != f.formulir {
+        return false;
+    }
+    if !f.terlambat.is_empty() && !t.is_overdue(now) {
+        return false;
+    }
+    let q = f.q.trim();
+    if q.is_empty() {
+        return true;
+    }
+    if t.id.to_lowercase().contains(&q.to_lowercase()) {
+        return true;
+    }
+    let phone = phone_digits(q);
+    phone.len() >= 6
+        && (phone_digits(&t.user).contains(&phone)
+            || t.fields.values().any(|v| phone_digits(v).contains(&phone)))
+}
+
+fn status_badge(t: &Ticket, now: u64) -> String {
+    let mut s = format!(r#"<span class="badge">{}</span>"#, esc(t.status.label()));
+    if t.is_overdue(now) {
+        let _ = write!(
+            s,
+            r#" <span class="badge warn">Terlambat {}</span>"#,
+            duration(now - t.due_ms)
+        );
+    }
+    s
+}
+
+fn ticket_rows(tickets: &[&Ticket], now: u64, offset: i32) -> String {
+    let mut out = String::from(
+        r#"<div class="table-wrap"><table><thead><tr><th scope="col">Nomor</th><th scope="col">Formulir</th><th scope="col">Status</th><th scope="col">Warga</th><th scope="col">Dibuat</th><th scope="col">Batas waktu</th></tr></thead><tbody>"#,
+    );
+    for t in tickets {
+        let _ = write!(
+            out,
+            r#"<tr class="tiket{}"><td><a href="/admin/tiket/{}">{}</a></td><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td><td>{}</td></tr>"#,
+            if t.is_overdue(now) { " overdue" } else { "" },
+            url(&t.id),
+            esc(&t.id),
+            esc(&t.form),
+            status_badge(t, now),
+            esc(&t.channel),
+            esc(&t.user),
+            when(t.created_ms, offset),
+            when(t.due_ms, offset),
+        );
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
+const STATUSES: [TicketStatus; 4] = [
+    TicketStatus::Baru,
+    TicketStatus::Diproses,
+    TicketStatus::Selesai,
+    TicketStatus::Ditolak,
+];
+
+fn options(values: &[(String, String)], selected: &str) -> String {
+    let mut out = String::from(r#"<option value="">Semua</option>"#);
+    for (v, label) in values {
+        let sel = if v == selected { " selected" } else { "" };
+        let _ = write!(
+            out,
+            r#"<option value="{}"{sel}>{}</option>"#,
+            esc(v),
+            esc(label)
+        );
+    }
+    out
+}
+
+pub(super) async fn tickets(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    Query(f): Query<TicketFilter>,
+) -> Response {
+    let all = match admin.engine().tickets().await {
+        Ok(t) => t,
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Gagal",
+                &e.to_string(),
+                Some(&login),
+            );
+        }
+    };
+    let now = now_ms();
+    let mut shown: Vec<&Ticket> = all.iter().filter(|t| matches(t, &f, now)).collect();
+    shown.sort_by_key(|t| std::cmp::Reverse(t.created_ms));
+    let pack = admin.engine().pack();
+    let forms: Vec<(String, String)> = pack
+        .forms
+        .iter()
+        .map(|fm| (fm.id.clone(), fm.title.clone()))
+        .collect();
+    let statuses: Vec<(String, String)> = STATUSES
+        .iter()
+        .map(|s| (s.label().to_owned(), s.label().to_owned()))
+        .collect();
+    let mut body = format!(
+        r#"<form method="get" action="/admin/tiket" class="card row" role="search">
+<div><label for="q">Cari nomor tiket atau nomor HP</label><input id="q" name="q" value="{}" placeholder="ADU-2026-000001 atau 0812…"></div>
+<div><label for="status">Status</label><select id="status" name="status">{}</select></div>
+<div><label for="formulir">Formulir</label><select id="formulir" name="formulir">{}</select></div>
+<div><label><input type="checkbox" name="terlambat" value="1"{}> Hanya yang melewati batas waktu</label></div>
+<div><button type="submit">Tampilkan</button></div>
+</form>"#,
+        esc(&f.q),
+        options(&statuses, &f.status),
+        options(&forms, &f.formulir),
+        if f.terlambat.is_empty() {
+            ""
+        } else {
+            " checked"
+        },
+    );
+    let _ = write!(
+        body,
+        r#"<p><span id="jumlah-tiket">{}</span> dari {} tiket.</p>"#,
+        shown.len(),
+        all.len()
+    );
+    body.push_str(&ticket_rows(&shown, now, admin.offset()));
+    page("Tiket", Some(&login), "/admin/tiket", &body)
+}
+
+pub(super) async fn ticket(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    Path(id): Path<String>,
+    Query(f): Query<TicketFilter>,
+) -> Response {
+    let engine = admin.engine();
+    let Ok(Some(t)) = engine.store().ticket(&id.to_uppercase()).await else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "Tiket tidak ditemukan",
+            &format!("Tidak ada tiket {id}."),
+            Some(&login),
+        );
+    };
+    let now = now_ms();
+    let offset = admin.offset();
+    let pack = engine.pack();
+    let form = pack.forms.iter().find(|fm| fm.id == t.form);
+    let mut body = String::new();
+    if !f.disimpan.is_empty() {
+        body.push_str(r#"<p class="notice" role="status" id="disimpan">Status disimpan; warga diberi tahu lewat kanalnya.</p>"#);
+    }
+    let _ = write!(
+        body,
+        r#"<div class="card"><p><b>Nomor:</b> {} · <b>Formulir:</b> {} · <b>Status:</b> {}</p><p><b>Warga:</b> <a href="{}">{} · {}</a> · <b>Dibuat:</b> {} · <b>Batas waktu:</b> {}</p></div>"#,
+        esc(&t.id),
+        esc(form.map_or(&t.form, |fm| &fm.title)),
+        status_badge(&t, now),
+        conversation_href(&t.channel, &t.user),
+        esc(&t.channel),
+        esc(&t.user),
+        when(t.created_ms, offset),
+        when(t.due_ms, offset),
+    );
+    body.push_str(r#"<h2>Isian warga</h2><div class="table-wrap"><table><tbody>"#);
+    for (name, value) in &t.fields {
+        let slot = form.and_then(|fm| fm.slots.iter().find(|s| &s.name == name));
+        let label = slot.map_or(name.as_str(), |s| s.label.as_str());
+        let shown = if slot.is_some_and(|s| s.kind == SlotKind::Photo) {
+            if value.starts_with("https://") || value.starts_with("http://") {
+                format!(
+                    r#"<a href="{0}"><img src="{0}" alt="Foto dari warga" style="max-width:16rem;max-height:16rem"></a>"#,
+                    esc(value)
+                )
+            } else {
+                format!(
+                    r#"Foto, ID media di {}: <code>{}</code>"#,
+                    esc(&t.channel),
+                    esc(value)
+                )
+            }
+        } else {
+            esc(value)
+        };
+        let _ = write!(
+            body,
+            r#"<tr><th scope="row">{}</th><td>{shown}</td></tr>"#,
+            esc(label)
+        );
+    }
+    body.push_str("</tbody></table></div><h2>Riwayat status</h2><ol>");
+    for h in &t.history {
+        let _ = write!(
+            body,
+            r#"<li>{} — <b>{}</b> oleh {}{}</li>"#,
+            when(h.time_ms, offset),
+            esc(h.status.label()),
+            esc(&h.actor),
+            if h.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", esc(&h.note))
+            }
+        );
+    }
+    body.push_str("</ol>");
+    let mut choices = String::new();
+    for s in STATUSES {
+        let sel = if s == t.status { " selected" } else { "" };
+        let _ = write!(
+            choices,
+            r#"<option value="{0}"{sel}>{0}</option>"#,
+            s.label()
+        );
+    }
+    let _ = write!(
+        body,
+        r#"<h2>Ubah status</h2><form method="post" action="/admin/tiket/{}/status" class="card">{}<label for="status">Status baru</label><select id="status" name="status">{choices}</select><label for="catatan">Catatan untuk warga</label><textarea id="catatan" name="catatan" maxlength="1000"></textarea><p><button type="submit" id="simpan-status">Simpan dan beri tahu warga</button></p></form>"#,
+        url(&t.id),
+        csrf(&login)
+    );
+    page(
+        &format!("Tiket {}", t.id),
+        Some(&login),
+        "/admin/tiket",
+        &body,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct StatusForm {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    catatan: String,
+}
+
+pub(super) async fn ticket_status(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    address: Address,
+    Path(id): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> Response {
+    let Some(status) = TicketStatus::parse(&f.status) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Status tidak dikenal",
+            "Pilih salah satu status: baru, diproses, selesai, ditolak.",
+            Some(&login),
+        );
+    };
+    let note = f.catatan.trim();
+    match admin
+        .engine()
+        .set_ticket_status(&id, status, &login.user, note)
+        .await
+    {
+        Ok(t) => {
+            admin.inner.pipeline.wake();
+            admin.audit(
+                &login,
+                &address,
+                "status_tiket",
+                &t.id,
+                &format!("{}: {note}", status.label()),
+            );
+            see_other(&format!("/admin/tiket/{}?disimpan=1", url(&t.id)))
+        }
+        Err(e) => refuse(StatusCode::NOT_FOUND, "Gagal", &e.to_string(), Some(&login)),
+    }
+}
+
+pub(super) async fn escalation(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+) -> Response {
+    let all = admin.engine().tickets().await.unwrap_or_default();
+    let now = now_ms();
+    let mut late: Vec<&Ticket> = all.iter().filter(|t| t.is_overdue(now)).collect();
+    late.sort_by_key(|t| t.due_ms);
+    let mut body = String::from(
+        r#"<p class="muted">Tiket terbuka yang melewati batas waktu layanan, yang paling lama terlambat di atas.</p>"#,
+    );
+    if late.is_empty() {
+        body.push_str(r#"<p class="notice">Tidak ada tiket yang terlambat.</p>"#);
+    } else {
+        body.push_str(r#"<div class="table-wrap"><table><thead><tr><th scope="col">Terlambat</th><th scope="col">Nomor</th><th scope="col">Formulir</th><th scope="col">Status</th><th scope="col">Batas waktu</th></tr></thead><tbody>"#);
+        for t in &late {
+            let _ = write!(
+                body,
+                r#"<tr class="overdue"><td><b>{}</b></td><td><a href="/admin/tiket/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                duration(now - t.due_ms),
+                url(&t.id),
+                esc(&t.id),
+                esc(&t.form),
+                esc(t.status.label()),
+                when(t.due_ms, admin.offset())
+            );
+        }
+        body.push_str("</tbody></table></div>");
+    }
+    page("Eskalasi", Some(&login), "/admin/eskalasi", &body)
+}
+
+// ---------------------------------------------------------------- statistics
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RangeQuery {
+    dari: Option<String>,
+    sampai: Option<String>,
+}
+
+async fn report(admin: &Admin, q: &RangeQuery) -> Result<(Range, Report), String> {
+    let engine = admin.engine();
+    let offset = admin.offset();
+    let now = now_ms();
+    let today = layan_core::clock::Local::at(now, offset).day;
+    let range = Range::parse(q.dari.as_deref(), q.sampai.as_deref(), today);
+    let since = layan_core::clock::ms_of(range.from, 0, offset);
+    let store = engine.store();
+    let transcript = store.transcript(since).await.map_err(|e| e.to_string())?;
+    let handoffs = store.handoffs().await.map_err(|e| e.to_string())?;
+    let tickets = store.tickets().await.map_err(|e| e.to_string())?;
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let r = super::stats::report(&engine, range, &transcript, &handoffs, &tickets, now);
+        (range, r)
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+fn range_query(range: &Range) -> String {
+    format!("dari={}&amp;sampai={}", iso(range.from), iso(range.to))
+}
+
+fn figure(id: &str, title: &str, range: &Range, chart: &str) -> String {
+    format!(
+        r#"<figure id="grafik-{id}"><figcaption><span>{}</span><a href="/admin/statistik/{id}.csv?{}">Unduh CSV</a></figcaption>{chart}</figure>"#,
+        esc(title),
+        range_query(range)
+    )
+}
+
+pub(super) async fn statistics(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let (range, r) = match report(&admin, &q).await {
+        Ok(x) => x,
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "Gagal", &e, Some(&login)),
+    };
+    let (ratings, mean) = r.csat_mean();
+    let (closed, on_time) = r.closed;
+    let mut body = format!(
+        r#"<form method="get" action="/admin/statistik" class="card row"><div><label for="dari">Dari tanggal</label><input type="date" id="dari" name="dari" value="{}"></div><div><label for="sampai">Sampai tanggal</label><input type="date" id="sampai" name="sampai" value="{}"></div><div><button type="submit">Tampilkan</button></div></form>"#,
+        iso(range.from),
+        iso(range.to)
+    );
+    let kpi = |id: &str, label: &str, value: String| {
+        format!(
+            r#"<div class="kpi" id="kpi-{id}"><b>{}</b>{}</div>"#,
+            esc(&value),
+            esc(label)
+        )
+    };
+    body.push_str(r#"<div class="kpis">"#);
+    body.push_str(&kpi("masuk", "pesan masuk", r.messages_in().to_string()));
+    body.push_str(&kpi("keluar", "pesan keluar", r.messages_out().to_string()));
+    body.push_str(&kpi(
+        "fallback",
+        "tidak dipahami bot",
+        format!("{:.0}%", r.fallback_rate() * 100.0),
+    ));
+    body.push_str(&kpi(
+        "handoff",
+        "diserahkan ke petugas",
+        r.handoffs.to_string(),
+    ));
+    body.push_str(&kpi(
+        "respons",
+        "median jawaban pertama petugas",
+        r.median_first_answer_ms.map_or("—".to_owned(), duration),
+    ));
+    body.push_str(&kpi(
+        "sla",
+        "tiket selesai tepat waktu",
+        if closed == 0 {
+            "—".to_owned()
+        } else {
+            format!(
+                "{:.0}% dari {closed}",
+                on_time as f64 * 100.0 / closed as f64
+            )
+        },
+    ));
+    body.push_str(&kpi(
+        "terlambat",
+        "tiket terlambat saat ini",
+        r.overdue_now.to_string(),
+    ));
+    body.push_str(&kpi(
+        "csat",
+        "rata-rata penilaian (1–5)",
+        if ratings == 0 {
+            "—".to_owned()
+        } else {
+            format!("{mean:.1} dari {ratings}")
+        },
+    ));
+    body.push_str(r#"</div><div class="charts">"#);
+    let series: Vec<(String, Vec<f64>)> = r
+        .channels
+        .iter()
+        .map(|c| {
+            let values = r
+                .days
+                .iter()
+                .map(|d| {
+                    r.messages
+                        .get(&(d.clone(), c.clone()))
+                        .map_or(0.0, |v| v.0 as f64)
+                })
+                .collect();
+            (c.clone(), values)
+        })
+        .collect();
+    body.push_str(&figure(
+        "pesan",
+        "Pesan masuk per hari per kanal",
+        &range,
+        &charts::stacked_bars("Pesan masuk per hari per kanal", &r.days, &series),
+    ));
+    let top: Vec<(String, f64)> = r
+        .intents
+        .iter()
+        .take(10)
+        .map(|(i, n)| (i.clone(), *n as f64))
+        .collect();
+    body.push_str(&figure(
+        "intent",
+        "Topik yang paling sering ditanyakan",
+        &range,
+        &charts::horizontal_bars("Topik teratas", &top),
+    ));
+    let rates: Vec<(String, Option<f64>)> = r
+        .fallback
+        .iter()
+        .map(|(d, f, n)| (d.clone(), (*n > 0).then(|| *f as f64 / *n as f64)))
+        .collect();
+    body.push_str(&figure(
+        "fallback",
+        "Pesan yang tidak dipahami bot per hari",
+        &range,
+        &charts::rate_line("Tingkat fallback", &rates),
+    ));
+    let tickets: Vec<(String, Vec<f64>)> = vec![
+        (
+            "dibuka".to_owned(),
+            r.tickets.iter().map(|t| t.1 as f64).collect(),
+        ),
+        (
+            "selesai/ditolak".to_owned(),
+            r.tickets.iter().map(|t| t.2 as f64).collect(),
+        ),
+    ];
+    body.push_str(&figure(
+        "tiket",
+        "Tiket dibuka dan ditutup per hari",
+        &range,
+        &charts::stacked_bars("Tiket per hari", &r.days, &tickets),
+    ));
+    let csat: Vec<(String, f64)> = (1..=5_u8)
+        .map(|n| {
+            (
+                format!("nilai {n}"),
+                r.csat.get(&n).copied().unwrap_or(0) as f64,
+            )
+        })
+        .collect();
+    body.push_str(&figure(
+        "csat",
+        "Penilaian warga",
+        &range,
+        &charts::horizontal_bars("Penilaian warga", &csat),
+    ));
+    let handoff: Vec<(String, f64)> = vec![
+        ("diminta".to_owned(), r.handoffs as f64),
+        ("dijawab petugas".to_owned(), r.handoffs_answered as f64),
+    ];
+    body.push_str(&figure(
+        "handoff",
+        "Penyerahan ke petugas",
+        &range,
+        &charts::horizontal_bars("Penyerahan ke petugas", &handoff),
+    ));
+    body.push_str("</div>");
+    let _ = write!(
+        body,
+        r#"<h2 id="tidak-terjawab">Pertanyaan yang belum terjawab</h2><p class="muted">Dikelompokkan menurut kemiripan kata; kelompok besar adalah calon intent baru untuk paket. <a href="/admin/statistik/tidak-terjawab.csv?{}">Unduh CSV</a></p>"#,
+        range_query(&range)
+    );
+    if r.unanswered.is_empty() {
+        body.push_str(r#"<p class="notice">Tidak ada pertanyaan yang tidak dipahami bot pada rentang ini.</p>"#);
+    } else {
+        body.push_str(r#"<div class="table-wrap"><table><thead><tr><th scope="col">Jumlah</th><th scope="col">Kata bersama</th><th scope="col">Contoh</th></tr></thead><tbody>"#);
+        for g in r.unanswered.iter().take(30) {
+            let examples: Vec<String> =
+                g.examples.iter().map(|e| format!("“{}”", esc(e))).collect();
+            let _ = write!(
+                body,
+                r#"<tr class="kelompok"><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                g.count,
+                esc(&g.words.join(", ")),
+                examples.join("<br>")
+            );
+        }
+        body.push_str("</tbody></table></div>");
+    }
+    page("Statistik", Some(&login), "/admin/statistik", &body)
+}
+
+fn csv_cell(s: &str) -> String {
+    // A cell a spreadsheet would run as a formula is kept as text.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv(rows: Vec<Vec<String>>) -> String {
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+pub(super) async fn statistics_csv(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    Path(file): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let (range, r) = match report(&admin, &q).await {
+        Ok(x) => x,
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "Gagal", &e, Some(&login)),
+    };
+    let s = |v: &dyn ToString| v.to_string();
+    let rows: Vec<Vec<String>> = match file.as_str() {
+        "pesan.csv" => {
+            let mut rows = vec![vec![
+                "tanggal".into(),
+                "kanal".into(),
+                "masuk".into(),
+                "keluar".into(),
+            ]];
+            let mut by: BTreeMap<&(String, String), &(i64, i64)> = BTreeMap::new();
+            by.extend(r.messages.iter());
+            for ((d, c), (i, o)) in by {
+                rows.push(vec![d.clone(), c.clone(), s(i), s(o)]);
+            }
+            rows
+        }
+        "intent.csv" => std::iter::once(vec!["intent".into(), "pesan".into()])
+            .chain(r.intents.iter().map(|(i, n)| vec![i.clone(), s(n)]))
+            .collect(),
+        "fallback.csv" => std::iter::once(vec![
+            "tanggal".into(),
+            "fallback".into(),
+            "pesan_masuk".into(),
+        ])
+        .chain(
+            r.fallback
+                .iter()
+                .map(|(d, f, n)| vec![d.clone(), s(f), s(n)]),
+        )
+        .collect(),
+        "tiket.csv" => std::iter::once(vec!["tanggal".into(), "dibuka".into(), "ditutup".into()])
+            .chain(
+                r.tickets
+                    .iter()
+                    .map(|(d, o, c)| vec![d.clone(), s(o), s(c)]),
+            )
+            .collect(),
+        "csat.csv" => std::iter::once(vec!["nilai".into(), "jumlah".into()])
+            .chain((1..=5_u8).map(|n| vec![s(&n), s(&r.csat.get(&n).copied().unwrap_or(0))]))
+            .collect(),
+        "handoff.csv" => vec![
+            vec![
+                "diminta".into(),
+                "dijawab_petugas".into(),
+                "median_jawaban_pertama_detik".into(),
+            ],
+            vec![
+                s(&r.handoffs),
+                s(&r.handoffs_answered),
+                r.median_first_answer_ms
+                    .map_or(String::new(), |m| s(&(m / 1000))),
+            ],
+        ],
+        "tidak-terjawab.csv" => std::iter::once(vec![
+            "jumlah".into(),
+            "kata_bersama".into(),
+            "contoh".into(),
+        ])
+        .chain(
+            r.unanswered
+                .iter()
+                .map(|g| vec![s(&g.count), g.words.join(" "), g.examples.join(" | ")]),
+        )
+        .collect(),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let name = format!(
+        "layan-{}-{}-{}",
+        file.trim_end_matches(".csv"),
+        iso(range.from),
+        iso(range.to)
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ),
+        ],
+        csv(rows),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------- pack and audit
+
+fn pack_body(admin: &Admin, login: &Login, message: Option<(bool, String)>) -> String {
+    let st = admin.inner.pack.status();
+    let offset = admin.offset();
+    let mut body = String::new();
+    if let Some((ok, text)) = message {
+        let class = if ok { "notice" } else { "error" };
+        let _ = write!(
+            body,
+            r#"<p class="{class}" role="status" id="hasil-muat">{}</p>"#,
+            esc(&text)
+        );
+    }
+    let _ = write!(
+        body,
+        r#"<div class="card"><p><b>Paket:</b> <span id="paket-id">{}</span> versi <span id="paket-versi">{}</span></p><p><b>Sumber:</b> {}</p><p><b>Dimuat:</b> {}</p><p><b>Pemeriksaan:</b> <span class="badge ok">lulus</span> {} intent, {} contoh kalimat</p></div>"#,
+        esc(&st.id),
+        esc(&st.version),
+        st.path
+            .as_ref()
+            .map_or("paket bawaan (tertanam di program)".to_owned(), |p| esc(&p
+                .display()
+                .to_string())),
+        when(st.loaded_ms, offset),
+        st.intents,
+        st.examples
+    );
+    if let Some((t, problems)) = &st.failed {
+        let _ = write!(
+            body,
+            r#"<h2>Muat ulang terakhir gagal ({})</h2><p class="error">Paket yang rusak tidak dipakai; bot tetap memakai paket di atas. Perbaiki masalah berikut:</p><ul id="masalah-paket">"#,
+            when(*t, offset)
+        );
+        for p in problems {
+            let _ = write!(body, "<li><code>{}</code></li>", esc(p));
+        }
+        body.push_str("</ul>");
+    }
+    if login.is_admin() {
+        let _ = write!(
+            body,
+            r#"<form method="post" action="/admin/paket/muat-ulang">{}<p><button type="submit" id="muat-ulang">Periksa dan muat ulang paket</button></p></form><p class="muted">layan serve juga memuat ulang sendiri bila berkas paket berubah.</p>"#,
+            csrf(login)
+        );
+    } else {
+        body.push_str(r#"<p class="muted">Hanya admin yang dapat memuat ulang paket.</p>"#);
+    }
+    body
+}
+
+pub(super) async fn pack(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+) -> Response {
+    let body = pack_body(&admin, &login, None);
+    page("Paket intent", Some(&login), "/admin/paket", &body)
+}
+
+pub(super) async fn reload_pack(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    address: Address,
+) -> Response {
+    if !login.is_admin() {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Khusus admin",
+            "Hanya admin yang dapat memuat ulang paket.",
+            Some(&login),
+        );
+    }
+    let state = admin.inner.pack.clone();
+    let engine = admin.engine().clone();
+    let result = tokio::task::spawn_blocking(move || state.reload(&engine))
+        .await
+        .unwrap_or_else(|e| Err(vec![e.to_string()]));
+    let message = match &result {
+        Ok(st) => {
+            admin.audit(&login, &address, "muat_ulang_paket", &st.id, &st.version);
+            (
+                true,
+                format!("Paket {} versi {} dimuat.", st.id, st.version),
+            )
+        }
+        Err(problems) => {
+            admin.audit(
+                &login,
+                &address,
+                "muat_ulang_paket_gagal",
+                "",
+                &format!("{} masalah", problems.len()),
+            );
+            (
+                false,
+                format!(
+                    "Paket tidak dimuat: {} masalah. Bot tetap memakai paket yang lama.",
+                    problems.len()
+                ),
+            )
+        }
+    };
+    let mut r = page(
+        "Paket intent",
+        Some(&login),
+        "/admin/paket",
+        &pack_body(&admin, &login, Some(message)),
+    );
+    if result.is_err() {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    r
+}
+
+pub(super) async fn audit(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+) -> Response {
+    if !login.is_admin() {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Khusus admin",
+            "Hanya admin yang dapat membaca log audit.",
+            Some(&login),
+        );
+    }
+    let entries = {
+        let admin = admin.clone();
+        tokio::task::spawn_blocking(move || admin.inner.audit.recent(300))
+            .await
+            .unwrap_or_default()
+    };
+    let offset = admin.offset();
+    let mut body = String::from(
+        r#"<div class="table-wrap"><table><thead><tr><th scope="col">Waktu</th><th scope="col">Pengguna</th><th scope="col">Alamat</th><th scope="col">Tindakan</th><th scope="col">Sasaran</th><th scope="col">Rincian</th></tr></thead><tbody>"#,
+    );
+    for e in &entries {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            when(e.time_ms, offset),
+            esc(&e.user),
+            esc(&e.address),
+            esc(&e.action),
+            esc(&e.target),
+            esc(&e.detail)
+        );
+    }
+    body.push_str("</tbody></table></div>");
+    page("Log audit", Some(&login), "/admin/audit", &body)
+}
