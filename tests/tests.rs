@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod admin;
+mod browser;
 mod channels;
 mod cli;
 mod conversations;

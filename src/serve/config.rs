@@ -472,7 +472,16 @@ mod tests {
     #[test]
     fn the_shipped_example_parses() {
         let text = include_str!("../../layan.example.toml");
-        let c = Config::parse(text, &|name| Some(format!("nilai-{name}"))).unwrap();
+        let c = Config::parse(text, &|name| {
+            Some(if name.ends_with("_HASH") {
+                HASH.to_owned()
+            } else {
+                format!("nilai-{name}")
+            })
+        })
+        .unwrap();
+        assert_eq!(c.admin.users.len(), 2);
+        assert_eq!(c.admin.users[1].role, Role::Admin);
         assert_eq!(
             c.channels.whatsapp.unwrap().access_token,
             "nilai-WA_ACCESS_TOKEN"
@@ -483,6 +492,24 @@ mod tests {
             "nilai-SMSGATE_USERNAME"
         );
         assert_eq!(c.delivery.pipeline().max_attempts, 8);
+    }
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$Vf8LhrL8qdjR5YyQ9IDdOg$OQX8gys0w0EM3SlCFHAh/IKo+wl9qjSXUFwnw/Ays7c";
+
+    #[test]
+    fn dashboard_users_need_argon2_hashes_and_distinct_names() {
+        let user = |name: &str, hash: &str| {
+            format!(
+                "[[admin.users]]\nname = \"{name}\"\nrole = \"operator\"\npassword_hash = \"{hash}\"\n"
+            )
+        };
+        let plain = Config::parse(&user("sari", "rahasia"), &env).unwrap_err();
+        assert!(format!("{plain:#}").contains("`sari`: password_hash is not an argon2 hash"));
+        let twice = format!("{}{}", user("sari", HASH), user("sari", HASH));
+        let twice = Config::parse(&twice, &env).unwrap_err();
+        assert!(format!("{twice:#}").contains("`sari` appears twice"));
+        let role = Config::parse(&user("sari", HASH).replace("operator", "bos"), &env).unwrap_err();
+        assert!(format!("{role:#}").contains("bos"), "{role:#}");
     }
 
     #[test]
