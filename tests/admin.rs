@@ -250,9 +250,12 @@ impl Staff {
     }
 }
 
-fn text_sent(r: &crate::mock::Request) -> String {
-    r.json()["text"]["body"]
+/// The text of a message sent to the Graph API: plain, or an interactive one's body.
+pub fn text_sent(r: &crate::mock::Request) -> String {
+    let v = r.json();
+    v["interactive"]["body"]["text"]
         .as_str()
+        .or(v["text"]["body"].as_str())
         .unwrap_or_default()
         .to_owned()
 }
@@ -470,13 +473,8 @@ async fn handoff_take_reply_close_reach_the_citizen_and_the_bot_asks_for_a_ratin
     assert!(page.contains("Siti &lt;b&gt;Aminah"), "profile name shown");
     assert_eq!(sari.post("/admin/percakapan/tutup", &conv).await.0, 303);
     let sent = graph.wait_for(bot + 2).await;
-    let closing = sent[bot + 1].json();
-    let body = closing["interactive"]["body"]["text"]
-        .as_str()
-        .or(closing["text"]["body"].as_str())
-        .unwrap()
-        .to_owned();
-    assert!(body.contains("1 (buruk) sampai 5"), "{closing}");
+    let closing = text_sent(&sent[bot + 1]);
+    assert!(closing.contains("1 (buruk) sampai 5"), "{closing}");
     assert!(
         d.app
             .pipeline
@@ -518,7 +516,8 @@ async fn whatsapp_conversations_past_the_24_hour_window_are_marked_and_not_repli
     assert_eq!(graph.requests().len(), before);
 }
 
-async fn file_ticket(d: &Dashboard, id: &str, user: &str, created_ms: u64, due_ms: u64) {
+/// Files ticket `id` for `user` on WhatsApp, as a completed form would.
+pub async fn file_ticket(d: &Dashboard, id: &str, user: &str, created_ms: u64, due_ms: u64) {
     let ticket = layan::Ticket {
         id: id.into(),
         form: "aduan".into(),
@@ -545,7 +544,7 @@ async fn file_ticket(d: &Dashboard, id: &str, user: &str, created_ms: u64, due_m
     assert!(matches!(saved, layan::SaveOutcome::Saved(_)));
 }
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     layan::store::unix_ms(SystemTime::now())
 }
 
@@ -606,13 +605,8 @@ async fn tickets_filter_search_escalate_and_notify_the_citizen() {
         .await;
     assert_eq!(status, 303);
     let sent = graph.wait_for(1).await;
-    let msg = sent[0].json();
-    assert_eq!(msg["to"], "6281200000001");
-    let text = msg["interactive"]["body"]["text"]
-        .as_str()
-        .or(msg["text"]["body"].as_str())
-        .unwrap()
-        .to_owned();
+    assert_eq!(sent[0].json()["to"], "6281200000001");
+    let text = text_sent(&sent[0]);
     assert!(
         text.contains("ADU-2026-000001") && text.contains("selesai"),
         "{text}"

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::admin::{Dashboard, PERINDAG};
+use crate::admin::{Dashboard, PERINDAG, file_ticket, now_ms, text_sent};
 use crate::channels::graph_ok;
 use crate::mock::Mock;
 
@@ -300,40 +300,24 @@ async fn staff_work_the_dashboard_and_citizens_the_web_chat_in_chromium() {
     .await;
     b.click("#kirim").await;
     let sent = graph.wait_for(bot_replies + 1).await;
-    let reply = sent[bot_replies].json();
-    assert_eq!(reply["to"], "6281311112222");
+    assert_eq!(sent[bot_replies].json()["to"], "6281311112222");
     assert_eq!(
-        reply["text"]["body"],
+        text_sent(&sent[bot_replies]),
         "Pasar murah berikutnya hari Sabtu di Pasar Tebing Tinggi."
     );
     b.wait_text("Petugas sari").await;
     b.screenshot("03-percakapan").await;
 
     // Close a ticket; the citizen's channel gets the notification.
-    let now = layan::store::unix_ms(std::time::SystemTime::now());
-    let ticket = layan::Ticket {
-        id: "ADU-2026-000042".into(),
-        form: "aduan".into(),
-        channel: "whatsapp".into(),
-        user: "6281399990000".into(),
-        fields: [(
-            "kronologi".to_owned(),
-            "Timbangan pedagang kurang 2 ons".to_owned(),
-        )]
-        .into(),
-        status: layan::TicketStatus::Diproses,
-        history: Vec::new(),
-        created_ms: now - 4 * 86_400_000,
-        due_ms: now - 86_400_000,
-    };
-    let _ = d
-        .store()
-        .commit(layan::Changes {
-            tickets: vec![ticket],
-            ..layan::Changes::default()
-        })
-        .await
-        .unwrap();
+    let now = now_ms();
+    file_ticket(
+        &d,
+        "ADU-2026-000042",
+        "6281399990000",
+        now - 4 * 86_400_000,
+        now - 86_400_000,
+    )
+    .await;
     b.goto(&format!("{url}/admin/tiket?terlambat=1")).await;
     b.wait_text("ADU-2026-000042").await;
     b.screenshot("04-tiket-daftar").await;
@@ -345,13 +329,8 @@ async fn staff_work_the_dashboard_and_citizens_the_web_chat_in_chromium() {
     b.find("#disimpan").await;
     b.screenshot("05-tiket").await;
     let sent = graph.wait_for(bot_replies + 2).await;
-    let note = &sent[bot_replies + 1].json();
-    assert_eq!(note["to"], "6281399990000");
-    let text = note["interactive"]["body"]["text"]
-        .as_str()
-        .or(note["text"]["body"].as_str())
-        .unwrap()
-        .to_owned();
+    assert_eq!(sent[bot_replies + 1].json()["to"], "6281399990000");
+    let text = text_sent(&sent[bot_replies + 1]);
     assert!(
         text.contains("ADU-2026-000042") && text.contains("sudah ditera ulang"),
         "{text}"

@@ -63,6 +63,15 @@ where
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+/// A part of a page the server keeps current: `content` now, then what the
+/// event stream at `source` (an escaped URL) sends.
+fn live_section(label: &str, source: &str, content: &str) -> String {
+    format!(
+        r#"<section aria-live="polite" aria-label="{}" data-live="{source}">{content}</section>"#,
+        esc(label)
+    )
+}
+
 // ---------------------------------------------------------------- login
 
 #[derive(Debug, Deserialize)]
@@ -298,8 +307,12 @@ pub(super) async fn queue(
     Extension(login): Extension<Login>,
 ) -> Response {
     let body = format!(
-        r#"<p class="muted">Percakapan yang diserahkan bot kepada petugas. Daftar ini diperbarui sendiri.</p><section aria-live="polite" aria-label="Antrian percakapan" data-live="/admin/langsung/antrian">{}</section>"#,
-        queue_fragment(&admin, &login).await
+        r#"<p class="muted">Percakapan yang diserahkan bot kepada petugas. Daftar ini diperbarui sendiri.</p>{}"#,
+        live_section(
+            "Antrian percakapan",
+            "/admin/langsung/antrian",
+            &queue_fragment(&admin, &login).await
+        )
     );
     page("Antrian percakapan", Some(&login), "/admin", &body)
 }
@@ -460,13 +473,15 @@ pub(super) async fn conversation(
         }
     }
     body.push_str("</div><h2>Riwayat percakapan</h2>");
-    let _ = write!(
-        body,
-        r#"<section aria-live="polite" aria-label="Riwayat percakapan" id="riwayat" data-live="/admin/langsung/percakapan?kanal={}&amp;pengguna={}">{}</section>"#,
-        url(&key.channel),
-        url(&key.user),
-        transcript_fragment(&admin, &key).await
-    );
+    body.push_str(&live_section(
+        "Riwayat percakapan",
+        &format!(
+            "/admin/langsung/percakapan?kanal={}&amp;pengguna={}",
+            url(&key.channel),
+            url(&key.user)
+        ),
+        &transcript_fragment(&admin, &key).await,
+    ));
     page("Percakapan", Some(&login), "/admin", &body)
 }
 
