@@ -731,3 +731,62 @@ async fn a_broken_pack_never_replaces_a_working_one_and_edits_reload_by_themselv
     let (_, page) = ani.get("/admin/paket").await;
     assert!(page.contains("9.9."), "{page}");
 }
+
+#[tokio::test]
+async fn ticket_photos_are_fetched_from_whatsapp_for_staff() {
+    // The Graph API: the media id gives a short-lived URL on the same host,
+    // and that URL the file; both need the access token.
+    let graph = Mock::start(|r, n| match r.path.as_str() {
+        "/media-777" => {
+            let host = r.header("host").unwrap();
+            (
+                axum::http::StatusCode::OK,
+                json!({ "messaging_product": "whatsapp", "url": format!("http://{host}/unduh/777"),
+                        "mime_type": "image/jpeg", "sha256": "x", "file_size": "9", "id": "media-777" })
+                .to_string(),
+            )
+        }
+        "/unduh/777" => (axum::http::StatusCode::OK, "FOTO-BYTE".to_owned()),
+        "/media-404" => (axum::http::StatusCode::NOT_FOUND, "{}".to_owned()),
+        _ => graph_ok(n),
+    })
+    .await;
+    let d = Dashboard::start(PERINDAG, &graph.url, "").await;
+    let now = now_ms();
+    file_ticket(&d, "ADU-2026-000009", "628123", now, now + 86_400_000).await;
+    let mut t = d.store().ticket("ADU-2026-000009").await.unwrap().unwrap();
+    t.fields.insert("foto".into(), "media-777".into());
+    let _ = d
+        .store()
+        .commit(layan::Changes {
+            tickets: vec![t],
+            ..layan::Changes::default()
+        })
+        .await
+        .unwrap();
+    let anon = Staff::anonymous(&d.url);
+    assert_eq!(anon.get("/admin/media/whatsapp?ref=media-777").await.0, 303);
+    let sari = Staff::login(&d.url, "sari").await;
+    let (_, page) = sari.get("/admin/tiket/ADU-2026-000009").await;
+    assert!(
+        page.contains(r#"<img src="/admin/media/whatsapp?ref=media-777""#),
+        "{page}"
+    );
+    let r = sari
+        .http
+        .get(format!("{}/admin/media/whatsapp?ref=media-777", d.url))
+        .header("cookie", &sari.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(r.text().await.unwrap(), "FOTO-BYTE");
+    for req in graph.requests() {
+        assert_eq!(req.header("authorization").unwrap(), "Bearer token-uji");
+    }
+    // A provider error and a made-up reference are explained, not passed on.
+    assert_eq!(sari.get("/admin/media/whatsapp?ref=media-404").await.0, 502);
+    assert_eq!(sari.get("/admin/media/whatsapp?ref=..%2Fetc").await.0, 502);
+    assert_eq!(sari.get("/admin/media/web?ref=x").await.0, 404);
+}

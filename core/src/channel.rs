@@ -151,6 +151,71 @@ pub trait Channel: Send + Sync + 'static {
     /// # Errors
     /// [`SendError::Retry`] or [`SendError::Final`], as the module docs say.
     async fn send(&self, user: &str, message: &Outgoing) -> Result<Sent, SendError>;
+
+    /// Fetches a file a citizen sent (a complaint's photo), by the
+    /// reference the channel put in [`Content::Media`](crate::Content), so
+    /// that staff can see it. `Ok(None)` when the channel cannot fetch
+    /// media, the default.
+    ///
+    /// # Errors
+    /// The provider refused or failed, in words for staff.
+    async fn media(&self, reference: &str) -> Result<Option<Media>, String> {
+        let _ = reference;
+        Ok(None)
+    }
+}
+
+/// A file fetched from a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// Its content type (`image/jpeg`).
+    pub content_type: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The largest media file fetched for staff (WhatsApp documents reach 100 MB; photos 5 MB).
+pub const MAX_MEDIA_BYTES: usize = 20 * 1024 * 1024;
+
+/// Reads a provider's media download, refusing more than [`MAX_MEDIA_BYTES`].
+///
+/// # Errors
+/// A failed request, an error status, or a file too large.
+pub async fn read_media(
+    response: reqwest::Result<reqwest::Response>,
+    content_type: Option<String>,
+) -> Result<Media, String> {
+    let mut response = response.map_err(|e| format!("cannot fetch the file: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("the provider answered {}", response.status()));
+    }
+    let content_type = content_type
+        .or_else(|| {
+            response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("cannot fetch the file: {e}"))?
+    {
+        if bytes.len() + chunk.len() > MAX_MEDIA_BYTES {
+            return Err(format!(
+                "the file is larger than {} MB",
+                MAX_MEDIA_BYTES / 1024 / 1024
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Media {
+        content_type,
+        bytes,
+    })
 }
 
 /// Whether two secrets are equal, in time that does not depend on where

@@ -56,7 +56,7 @@ pub mod session;
 pub mod slots;
 pub mod store;
 
-pub use channel::{Channel, SendError, Sent};
+pub use channel::{Channel, Media, SendError, Sent};
 pub use engine::{
     ActionContext, ActionError, ActionFuture, ActionOutput, CsatStats, CustomAction, Engine,
     EngineBuilder, Outcome, Stats, TicketStats,

@@ -25,15 +25,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use layan_core::channel::constant_time_eq;
+use layan_core::channel::{MAX_MEDIA_BYTES, Media, constant_time_eq};
 use layan_core::render::Outgoing;
 use layan_core::{Capabilities, Channel, Content, Inbound, Pipeline, SendError, Sent};
 use teloxide_core::adaptors::Throttle;
 use teloxide_core::adaptors::throttle::Settings;
+use teloxide_core::net::Download;
 use teloxide_core::payloads::{GetUpdatesSetters, SendMessageSetters};
 use teloxide_core::requests::Requester;
 use teloxide_core::types::{
-    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, UpdateKind,
+    ChatId, FileId, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, UpdateKind,
 };
 use teloxide_core::{ApiError, Bot, RequestError};
 
@@ -365,6 +366,45 @@ impl Channel for Telegram {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::telegram()
+    }
+
+    /// `getFile` gives the file's path; the file comes from the bot's file URL.
+    async fn media(&self, reference: &str) -> Result<Option<Media>, String> {
+        let file = self
+            .bot
+            .get_file(FileId(reference.to_owned()))
+            .await
+            .map_err(|e| format!("Telegram refused getFile: {e}"))?;
+        if file.size as usize > MAX_MEDIA_BYTES {
+            return Err(format!(
+                "the file is larger than {} MB",
+                MAX_MEDIA_BYTES / 1024 / 1024
+            ));
+        }
+        let mut bytes = Vec::new();
+        self.bot
+            .download_file(&file.path, &mut bytes)
+            .await
+            .map_err(|e| format!("cannot fetch the file from Telegram: {e}"))?;
+        let ext = file
+            .path
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_lowercase();
+        let content_type = match ext.as_str() {
+            "jpg" | "jpeg" => "image/jpeg",
+            "png" => "image/png",
+            "webp" => "image/webp",
+            "pdf" => "application/pdf",
+            "ogg" | "oga" => "audio/ogg",
+            "mp4" => "video/mp4",
+            _ => "application/octet-stream",
+        };
+        Ok(Some(Media {
+            content_type: content_type.to_owned(),
+            bytes,
+        }))
     }
 
     async fn send(&self, user: &str, message: &Outgoing) -> Result<Sent, SendError> {

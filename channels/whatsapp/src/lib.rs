@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hmac::{Hmac, KeyInit, Mac};
-use layan_core::channel::constant_time_eq;
+use layan_core::channel::{Media, constant_time_eq, read_media};
 use layan_core::render::Outgoing;
 use layan_core::{Capabilities, Channel, Pipeline, SendError, Sent};
 use serde_json::{Value, json};
@@ -267,6 +267,48 @@ impl Channel for WhatsApp {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::whatsapp()
+    }
+
+    /// `GET {api_base}/{media-id}` gives a download URL (valid for minutes)
+    /// and the type; the file itself needs the same access token.
+    async fn media(&self, reference: &str) -> Result<Option<Media>, String> {
+        if reference.is_empty()
+            || !reference
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!("`{reference}` is not a WhatsApp media id"));
+        }
+        let url = format!("{}/{reference}", self.config.api_base.trim_end_matches('/'));
+        let info = self
+            .http
+            .get(url)
+            .bearer_auth(&self.config.access_token)
+            .send()
+            .await
+            .map_err(|e| format!("cannot ask WhatsApp for the file: {e}"))?;
+        if !info.status().is_success() {
+            return Err(format!(
+                "WhatsApp answered {} for media {reference}",
+                info.status()
+            ));
+        }
+        let info: Value = info
+            .json()
+            .await
+            .map_err(|e| format!("WhatsApp's media answer is not JSON: {e}"))?;
+        let Some(download) = info["url"].as_str() else {
+            return Err(format!("WhatsApp's media answer has no url: {info}"));
+        };
+        let response = self
+            .http
+            .get(download)
+            .bearer_auth(&self.config.access_token)
+            .send()
+            .await;
+        read_media(response, info["mime_type"].as_str().map(str::to_owned))
+            .await
+            .map(Some)
     }
 
     async fn send(&self, user: &str, message: &Outgoing) -> Result<Sent, SendError> {

@@ -881,10 +881,11 @@ pub(super) async fn ticket(
                     esc(value)
                 )
             } else {
+                let src = format!("/admin/media/{}?ref={}", url(&t.channel), url(value));
                 format!(
-                    r#"Foto, ID media di {}: <code>{}</code>"#,
-                    esc(&t.channel),
-                    esc(value)
+                    r#"<a href="{src}"><img src="{src}" alt="Foto dari warga (ID media {} di {})" style="max-width:16rem;max-height:16rem"></a>"#,
+                    esc(value),
+                    esc(&t.channel)
                 )
             }
         } else {
@@ -1499,4 +1500,56 @@ pub(super) async fn audit(
     }
     body.push_str("</tbody></table></div>");
     page("Log audit", Some(&login), "/admin/audit", &body)
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct MediaQuery {
+    #[serde(rename = "ref", default)]
+    reference: String,
+}
+
+/// A file a citizen sent, fetched from the channel's provider.
+pub(super) async fn media(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+    Path(channel): Path<String>,
+    Query(q): Query<MediaQuery>,
+) -> Response {
+    let Some(ch) = admin.inner.pipeline.channel(&channel) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "Tidak ditemukan",
+            &format!("Kanal {channel} tidak aktif."),
+            Some(&login),
+        );
+    };
+    match ch.media(&q.reference).await {
+        Ok(Some(m)) => {
+            // Only pictures and PDFs are shown in the page; anything else is downloaded.
+            let inline =
+                m.content_type.starts_with("image/") || m.content_type == "application/pdf";
+            let disposition = if inline { "inline" } else { "attachment" };
+            (
+                [
+                    (header::CONTENT_TYPE, m.content_type),
+                    (header::CONTENT_DISPOSITION, disposition.to_owned()),
+                    (header::CACHE_CONTROL, "private, max-age=300".to_owned()),
+                ],
+                m.bytes,
+            )
+                .into_response()
+        }
+        Ok(None) => refuse(
+            StatusCode::NOT_FOUND,
+            "Berkas tidak tersedia",
+            &format!("Kanal {channel} tidak menyediakan unduhan berkas."),
+            Some(&login),
+        ),
+        Err(e) => refuse(
+            StatusCode::BAD_GATEWAY,
+            "Berkas tidak dapat diambil",
+            &e,
+            Some(&login),
+        ),
+    }
 }
