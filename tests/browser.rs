@@ -187,6 +187,27 @@ impl Browser {
         .await;
     }
 
+    /// Types `keys` into whatever has the focus, as a keyboard would
+    /// (`\u{E004}` is Tab, `\u{E007}` Enter).
+    async fn keys(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|c| {
+                let c = c.to_string();
+                [
+                    json!({ "type": "keyDown", "value": c }),
+                    json!({ "type": "keyUp", "value": c }),
+                ]
+            })
+            .collect();
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            json!({ "actions": [{ "type": "key", "id": "papan-ketik", "actions": actions }] }),
+        )
+        .await;
+    }
+
     async fn text(&self, css: &str) -> String {
         let id = self.find(css).await;
         self.call(
@@ -365,6 +386,10 @@ async fn staff_work_the_dashboard_and_citizens_the_web_chat_in_chromium() {
     );
     b.screenshot("06-statistik").await;
 
+    b.goto(&format!("{url}/admin/eskalasi")).await;
+    b.wait_text("Tidak ada tiket yang terlambat").await;
+    b.screenshot("06b-eskalasi").await;
+
     b.goto(&format!("{url}/admin/paket")).await;
     b.wait_text("perindag").await;
     b.screenshot("07-paket").await;
@@ -379,6 +404,21 @@ async fn staff_work_the_dashboard_and_citizens_the_web_chat_in_chromium() {
     assert_eq!(fits, true, "the dashboard fits a phone screen");
     b.screenshot("08-antrian-ponsel").await;
     b.resize(1280, 900).await;
+
+    // Log out; the admin logs in with the keyboard alone (autofocus, Tab,
+    // Enter) and reads in the audit log what the operator did.
+    b.click(".logout button").await;
+    b.find("#nama").await;
+    b.keys("ani\u{E004}sandi-ani-1234\u{E007}").await;
+    b.wait_text("Antrian percakapan").await;
+    b.goto(&format!("{url}/admin/audit")).await;
+    b.wait_text("status_tiket").await;
+    let log = b.text("table").await;
+    assert!(
+        log.contains("sari") && log.contains("balas") && log.contains("keluar"),
+        "{log}"
+    );
+    b.screenshot("10-audit").await;
 
     // The web chat answers, and its buttons work.
     b.goto(&format!("{url}/chat")).await;

@@ -263,7 +263,7 @@ async fn queue_fragment(admin: &Admin, login: &Login) -> String {
         return r#"<p class="notice" id="antrian-kosong">Tidak ada percakapan yang menunggu petugas.</p>"#.to_owned();
     }
     let mut out = format!(
-        r#"<p><span id="jumlah-antrian">{}</span> percakapan menunggu atau sedang dilayani.</p><div class="table-wrap"><table><thead><tr><th scope="col">Sejak</th><th scope="col">Kanal</th><th scope="col">Warga</th><th scope="col">Pertanyaan</th><th scope="col">Status</th></tr></thead><tbody>"#,
+        r#"<p><span id="jumlah-antrian">{}</span> percakapan menunggu atau sedang dilayani.</p><div class="table-wrap"><table class="stack"><thead><tr><th scope="col">Sejak</th><th scope="col">Kanal</th><th scope="col">Warga</th><th scope="col">Pertanyaan</th><th scope="col">Status</th></tr></thead><tbody>"#,
         queue.len()
     );
     for h in &queue {
@@ -285,7 +285,7 @@ async fn queue_fragment(admin: &Admin, login: &Login) -> String {
             .unwrap_or_default();
         let _ = write!(
             out,
-            r#"<tr class="antrian"><td>{} <span class="muted">({} lalu)</span></td><td>{}</td><td>{name}{}</td><td><a href="{}">{}</a></td><td>{flags}</td></tr>"#,
+            r#"<tr class="antrian"><td data-label="Sejak">{} <span class="muted">({} lalu)</span></td><td data-label="Kanal">{}</td><td data-label="Warga">{name}{}</td><td data-label="Pertanyaan"><a href="{}">{}</a></td><td data-label="Status">{flags}</td></tr>"#,
             when(h.requested_ms, offset),
             duration(now.saturating_sub(h.requested_ms)),
             esc(&h.channel),
@@ -737,12 +737,12 @@ fn status_badge(t: &Ticket, now: u64) -> String {
 
 fn ticket_rows(tickets: &[&Ticket], now: u64, offset: i32) -> String {
     let mut out = String::from(
-        r#"<div class="table-wrap"><table><thead><tr><th scope="col">Nomor</th><th scope="col">Formulir</th><th scope="col">Status</th><th scope="col">Warga</th><th scope="col">Dibuat</th><th scope="col">Batas waktu</th></tr></thead><tbody>"#,
+        r#"<div class="table-wrap"><table class="stack"><thead><tr><th scope="col">Nomor</th><th scope="col">Formulir</th><th scope="col">Status</th><th scope="col">Warga</th><th scope="col">Dibuat</th><th scope="col">Batas waktu</th></tr></thead><tbody>"#,
     );
     for t in tickets {
         let _ = write!(
             out,
-            r#"<tr class="tiket{}"><td><a href="/admin/tiket/{}">{}</a></td><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr class="tiket{}"><td data-label="Nomor"><a href="/admin/tiket/{}">{}</a></td><td data-label="Formulir">{}</td><td data-label="Status">{}</td><td data-label="Warga">{} · {}</td><td data-label="Dibuat">{}</td><td data-label="Batas waktu">{}</td></tr>"#,
             if t.is_overdue(now) { " overdue" } else { "" },
             url(&t.id),
             esc(&t.id),
