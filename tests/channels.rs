@@ -1000,3 +1000,35 @@ async fn a_ticket_status_change_reaches_the_citizen_on_the_channel_it_came_from(
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn telegram_photos_are_fetched_with_get_file() {
+    let api = Mock::start(|r, n| {
+        if r.path.to_lowercase().ends_with("/getfile") {
+            let result = json!({"file_id": "AgAC-foto", "file_unique_id": "u1", "file_size": 9, "file_path": "photos/file_7.jpg"});
+            (StatusCode::OK, json!({"ok": true, "result": result}).to_string())
+        } else if r.path == "/file/bot123456:ABC-token/photos/file_7.jpg" {
+            (StatusCode::OK, "FOTO-BYTE".to_owned())
+        } else {
+            bot_api(r, n)
+        }
+    })
+    .await;
+    let s = Server::start(&telegram_section(&api.url, "webhook")).await;
+    let telegram = s.app.pipeline.channel("telegram").unwrap();
+    let media = telegram.media("AgAC-foto").await.unwrap().unwrap();
+    assert_eq!(media.content_type, "image/jpeg");
+    assert_eq!(media.bytes, b"FOTO-BYTE");
+    let asked = api
+        .requests()
+        .into_iter()
+        .find(|r| r.path.to_lowercase().ends_with("/getfile"))
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&asked.body).contains("AgAC-foto"),
+        "getFile asks for the citizen's file"
+    );
+    // The web chat has no files to fetch.
+    let web = s.app.pipeline.channel("web").unwrap();
+    assert_eq!(web.media("x").await.unwrap(), None);
+}

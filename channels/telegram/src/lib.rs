@@ -25,12 +25,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use layan_core::channel::{MAX_MEDIA_BYTES, Media, constant_time_eq};
+use layan_core::channel::{MAX_MEDIA_BYTES, Media, constant_time_eq, read_media};
 use layan_core::render::Outgoing;
 use layan_core::{Capabilities, Channel, Content, Inbound, Pipeline, SendError, Sent};
 use teloxide_core::adaptors::Throttle;
 use teloxide_core::adaptors::throttle::Settings;
-use teloxide_core::net::Download;
 use teloxide_core::payloads::{GetUpdatesSetters, SendMessageSetters};
 use teloxide_core::requests::Requester;
 use teloxide_core::types::{
@@ -84,6 +83,8 @@ pub struct Telegram {
     config: TelegramConfig,
     /// For updates and callback answers.
     bot: Bot,
+    /// For file downloads.
+    http: reqwest::Client,
     /// For messages: throttled to Telegram's limits.
     sender: Throttle<Bot>,
 }
@@ -113,11 +114,12 @@ impl Telegram {
                     .to_owned(),
             );
         }
-        let bot = Bot::with_client(&config.token, http).set_api_url(url);
+        let bot = Bot::with_client(&config.token, http.clone()).set_api_url(url);
         let sender = Throttle::spawn_with_settings(bot.clone(), Settings::default().no_retry());
         Ok(Arc::new(Self {
             config,
             bot,
+            http,
             sender,
         }))
     }
@@ -381,11 +383,14 @@ impl Channel for Telegram {
                 MAX_MEDIA_BYTES / 1024 / 1024
             ));
         }
-        let mut bytes = Vec::new();
-        self.bot
-            .download_file(&file.path, &mut bytes)
-            .await
-            .map_err(|e| format!("cannot fetch the file from Telegram: {e}"))?;
+        // https://api.telegram.org/file/bot<token>/<file_path>, the path as Telegram gave it.
+        let download = format!(
+            "{}/file/bot{}/{}",
+            self.config.api_url.trim_end_matches('/'),
+            self.config.token,
+            file.path
+        );
+        let fetched = read_media(self.http.get(download).send().await, None).await?;
         let ext = file
             .path
             .rsplit('.')
@@ -403,7 +408,7 @@ impl Channel for Telegram {
         };
         Ok(Some(Media {
             content_type: content_type.to_owned(),
-            bytes,
+            bytes: fetched.bytes,
         }))
     }
 
