@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod watched;
 pub mod webchat;
 
 use std::sync::Arc;
@@ -38,8 +39,23 @@ pub struct App {
     pub router: Router,
     /// The delivery pipeline.
     pub pipeline: Pipeline,
-    stop: watch::Sender<bool>,
+    stopper: Stopper,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Ends what never ends by itself: Telegram polling, the dashboard's live
+/// streams, the web chat's waiting polls.
+#[derive(Clone)]
+struct Stopper {
+    stop: watch::Sender<bool>,
+    web: Arc<webchat::WebChat>,
+}
+
+impl Stopper {
+    fn stop(&self) {
+        let _ = self.stop.send(true);
+        self.web.close();
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -51,10 +67,17 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
+    /// Ends what never ends by itself: the dashboard's live streams and
+    /// Telegram polling. Call it when the HTTP server starts its graceful
+    /// shutdown, so that open dashboard tabs do not hold it up.
+    pub fn begin_shutdown(&self) {
+        self.stopper.stop();
+    }
+
     /// Stops background tasks (Telegram polling) and the pipeline, waiting
     /// at most `grace` for messages in flight.
     pub async fn shutdown(self, grace: Duration) {
-        let _ = self.stop.send(true);
+        self.stopper.stop();
         self.pipeline.shutdown(grace).await;
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
@@ -83,6 +106,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .map_err(|e: String| anyhow::anyhow!("[store] backend: {e}"))?;
     let store = crate::open_store(backend, &config.store.path)
         .with_context(|| format!("cannot open the store in {}", config.store.path.display()))?;
+    let store = watched::Watched::new(store);
+    let changes = store.subscribe();
     let pack = load_pack(config)?;
     let pack_state = Arc::new(admin::pack::PackState::new(&pack, config.pack.path.clone()));
     let segments = pack.settings.sms_segments;
@@ -138,19 +163,24 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let pipeline = Pipeline::start(engine, channels, config.delivery.pipeline()).await?;
     tracing::info!(target: "layan::serve", channels = ?names, "pipeline started");
 
+    let (stop, stopped) = watch::channel(false);
     let dashboard = admin::Admin::new(
         pipeline.clone(),
         &config.admin,
         public_url.starts_with("https://"),
         config.store.path.join("audit.jsonl"),
         pack_state.clone(),
+        admin::Live {
+            changes,
+            stopped: stopped.clone(),
+        },
     );
     let mut router = Router::new()
         .route("/", get(|| async { axum::response::Redirect::to("/chat") }))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(pipeline.clone())
-        .merge(webchat::router(web, pipeline.clone()))
+        .merge(webchat::router(web.clone(), pipeline.clone()))
         .merge(admin::router(dashboard));
     if let Some(c) = whatsapp {
         router = router.merge(layan_whatsapp::router(c, pipeline.clone()));
@@ -161,7 +191,6 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     if let Some(c) = android {
         router = router.merge(layan_sms::android::router(c, pipeline.clone()));
     }
-    let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     if config.admin.watch_pack && config.pack.path.is_some() {
         tasks.push(tokio::spawn(admin::pack::watch(
@@ -191,7 +220,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     Ok(App {
         router,
         pipeline,
-        stop,
+        stopper: Stopper { stop, web },
         tasks,
     })
 }
@@ -241,13 +270,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     eprintln!(
         "layan: serving on http://{local} — web chat at http://{local}/chat, dashboard at http://{local}/admin"
     );
+    let stopper = app.stopper.clone();
     axum::serve(
         listener,
         app.router
             .clone()
             .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        stopper.stop();
+    })
     .await
     .context("server failed")?;
     eprintln!("layan: shutting down; messages in flight are finished or kept for the next start");

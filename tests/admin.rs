@@ -24,7 +24,8 @@ pub const USERS: [(&str, &str, &str); 3] = [
     ("ani", "admin", "sandi-ani-1234"),
 ];
 
-fn users_toml() -> String {
+/// `[[admin.users]]` entries for [`USERS`] (hashed once per test run).
+pub fn users_toml() -> String {
     use std::sync::OnceLock;
     static HASHES: OnceLock<String> = OnceLock::new();
     HASHES

@@ -85,9 +85,11 @@ fn config_for(graph: &Mock, delivery: &str) -> (tempfile::TempDir, std::path::Pa
             [delivery]
             {delivery}
             {wa}
+            {users}
             "#,
             pack = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo"),
             wa = whatsapp_section(&graph.url),
+            users = crate::admin::users_toml(),
         ),
     )
     .unwrap();
@@ -205,6 +207,24 @@ async fn sigterm_stops_gracefully_and_the_next_start_resumes() {
     wait_healthy(&http, &url).await;
     deliver(&http, &url, wa_text("628555", "wamid.T1", "pesan 1")).await;
     graph.wait_for(1).await;
+    // An operator's dashboard tab holds a live stream open: it must not
+    // keep the server from stopping.
+    let sari = crate::admin::Staff::login(&url, "sari").await;
+    let mut live = reqwest::Client::new()
+        .get(format!("{url}/admin/langsung/antrian"))
+        .header("cookie", &sari.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert!(live.chunk().await.unwrap().is_some(), "the stream is open");
+    // And a web chat page waits for answers (up to 25 s per poll).
+    let chat = tokio::spawn(
+        reqwest::Client::new()
+            .get(format!("{url}/chat/api/messages?user=pengunjung1&after=0"))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -219,6 +239,8 @@ async fn sigterm_stops_gracefully_and_the_next_start_resumes() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let status = exited.expect("layan serve exits within 15 s of SIGTERM");
+    while let Ok(Some(_)) = live.chunk().await {}
+    let _ = chat.await;
     assert!(status.success(), "a clean exit: {status:?}");
     // The same data folder opens again (the lock was released) and remembers.
     let mut child = spawn(&config);

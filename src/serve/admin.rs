@@ -45,6 +45,17 @@ struct Inner {
     auth: Auth,
     audit: Audit,
     pack: Arc<PackState>,
+    live: Live,
+}
+
+/// What live pages wait on: store changes, and the server stopping (which
+/// ends every live stream, so that open tabs do not hold up a shutdown).
+#[derive(Debug, Clone)]
+pub struct Live {
+    /// Bumped on every store write ([`crate::serve::watched::Watched`]).
+    pub changes: tokio::sync::watch::Receiver<u64>,
+    /// Turns true when the server begins to stop.
+    pub stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -57,7 +68,7 @@ impl std::fmt::Debug for Admin {
 
 impl Admin {
     /// The dashboard for `pipeline`, with the users of `config`, the audit
-    /// log at `audit_path`, and the pack's state.
+    /// log at `audit_path`, the pack's state, and what live pages wait on.
     #[must_use]
     pub fn new(
         pipeline: Pipeline,
@@ -65,6 +76,7 @@ impl Admin {
         secure_cookies: bool,
         audit_path: PathBuf,
         pack: Arc<PackState>,
+        live: Live,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -72,6 +84,7 @@ impl Admin {
                 auth: Auth::new(config, secure_cookies),
                 audit: Audit::new(audit_path),
                 pack,
+                live,
             }),
         }
     }

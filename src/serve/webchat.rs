@@ -68,6 +68,7 @@ impl Mailbox {
 #[derive(Default)]
 pub struct WebChat {
     boxes: Mutex<HashMap<String, Mailbox>>,
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for WebChat {
@@ -102,6 +103,20 @@ impl WebChat {
         f(mailbox)
     }
 
+    /// Ends every waiting poll now and every later one at once: the server
+    /// is stopping, and open pages must not hold it up.
+    pub fn close(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let boxes = self
+            .boxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for b in boxes.values() {
+            b.notify.notify_waiters();
+        }
+    }
+
     /// Messages for `user` after `after`, waiting up to `wait` for one.
     pub async fn fetch(&self, user: &str, after: u64, wait: Duration) -> Vec<WebMessage> {
         let deadline = tokio::time::Instant::now() + wait;
@@ -118,7 +133,11 @@ impl WebChat {
             if !found.is_empty() {
                 return found;
             }
+            // Created before the check, so a close() in between still wakes it.
             let notified = notify.notified();
+            if self.closing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Vec::new();
+            }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Vec::new();
             }

@@ -21,8 +21,10 @@ use super::html::{csrf, duration, esc, page, url, when};
 use super::stats::{Range, Report, iso};
 use super::{Address, Admin, charts, cookie, refuse};
 
-/// How often live parts of a page are looked at for changes.
-const LIVE_EVERY: Duration = Duration::from_millis(700);
+/// How long live parts wait after a store change before rendering again.
+const SETTLE: Duration = Duration::from_millis(150);
+/// How often live parts render again without a change (relative times move on).
+const REFRESH: Duration = Duration::from_secs(20);
 /// WhatsApp's customer-service window: free-form replies only within it.
 const WHATSAPP_WINDOW_MS: u64 = 24 * 3_600_000;
 /// How far back a conversation's transcript is shown.
@@ -38,28 +40,60 @@ fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
-/// A stream of `make()`'s output, sent whenever it changes.
-fn live<F, Fut>(make: F) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
+/// A stream of `make()`'s output: sent at once, then again whenever it
+/// differs after a store change (or every [`REFRESH`], for times shown as
+/// "3 menit lalu"); it ends when the server stops.
+fn live<F, Fut>(
+    mut live: super::Live,
+    make: F,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<F, Fut>>
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = String> + Send,
 {
-    let stream = futures_util::stream::unfold(
-        (make, String::new(), true),
-        |(make, last, first)| async move {
-            if !first {
-                tokio::time::sleep(LIVE_EVERY).await;
-            }
-            loop {
-                let now = make().await.replace('\r', "");
-                if now != last {
-                    let event = Event::default().data(&now);
-                    return Some((Ok(event), (make, now, false)));
+    struct State<F> {
+        make: F,
+        last: String,
+        first: bool,
+        live: super::Live,
+    }
+    live.changes.mark_unchanged();
+    let start = State {
+        make,
+        last: String::new(),
+        first: true,
+        live,
+    };
+    let stream = futures_util::stream::unfold(start, |mut st| async move {
+        loop {
+            if !st.first {
+                let stopping = async {
+                    // The guard wait_for returns must not live across an await.
+                    let _ = st.live.stopped.wait_for(|s| *s).await;
+                };
+                tokio::select! {
+                    () = stopping => return None,
+                    changed = st.live.changes.changed() => {
+                        if changed.is_err() {
+                            return None;
+                        }
+                        // Let a burst of writes settle into one render.
+                        tokio::time::sleep(SETTLE).await;
+                    }
+                    () = tokio::time::sleep(REFRESH) => {}
                 }
-                tokio::time::sleep(LIVE_EVERY).await;
             }
-        },
-    );
+            st.first = false;
+            if *st.live.stopped.borrow() {
+                return None;
+            }
+            let now = (st.make)().await.replace('\r', "");
+            if now != st.last {
+                st.last.clone_from(&now);
+                return Some((Ok(Event::default().data(now)), st));
+            }
+        }
+    });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -321,7 +355,7 @@ pub(super) async fn queue_events(
     State(admin): State<Admin>,
     Extension(login): Extension<Login>,
 ) -> impl IntoResponse {
-    live(move || {
+    live(admin.inner.live.clone(), move || {
         let admin = admin.clone();
         let login = login.clone();
         async move { queue_fragment(&admin, &login).await }
@@ -490,7 +524,7 @@ pub(super) async fn conversation_events(
     Query(c): Query<Conversation>,
 ) -> impl IntoResponse {
     let key = c.key();
-    live(move || {
+    live(admin.inner.live.clone(), move || {
         let admin = admin.clone();
         let key = key.clone();
         async move { transcript_fragment(&admin, &key).await }
