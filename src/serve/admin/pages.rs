@@ -1423,7 +1423,9 @@ fn pack_body(admin: &Admin, login: &Login, message: Option<(bool, String)>) -> S
         }
         body.push_str("</ul>");
     }
-    if login.is_admin() {
+    if st.path.is_none() {
+        body.push_str(r#"<p class="muted">Paket bawaan tertanam di program dan tidak dimuat ulang. Untuk menyunting isi bot, salin folder <code>intents/perindag</code>, atur <code>[pack] path</code> di layan.toml, lalu jalankan ulang layan serve: sejak itu perubahan berkas dimuat sendiri.</p>"#);
+    } else if login.is_admin() {
         let _ = write!(
             body,
             r#"<form method="post" action="/admin/paket/muat-ulang">{}<p><button type="submit" id="muat-ulang">Periksa dan muat ulang paket</button></p></form><p class="muted">layan serve juga memuat ulang sendiri bila berkas paket berubah.</p>"#,
