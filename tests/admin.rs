@@ -791,3 +791,44 @@ async fn ticket_photos_are_fetched_from_whatsapp_for_staff() {
     assert_eq!(sari.get("/admin/media/whatsapp?ref=..%2Fetc").await.0, 502);
     assert_eq!(sari.get("/admin/media/web?ref=x").await.0, 404);
 }
+
+#[tokio::test]
+async fn undeliverable_messages_are_listed_with_their_reason() {
+    let graph = Mock::start(|_, _| {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            json!({"error": {"message": "(#131047) Re-engagement message", "type": "OAuthException", "code": 131047,
+                "error_data": {"messaging_product": "whatsapp", "details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+                "fbtrace_id": "A1"}})
+            .to_string(),
+        )
+    })
+    .await;
+    let d = Dashboard::start(ECHO_PACK, &graph.url, "").await;
+    let sari = Staff::login(&d.url, "sari").await;
+    assert!(
+        sari.get("/admin/gagal")
+            .await
+            .1
+            .contains("Semua pesan terkirim.")
+    );
+    d.citizen("628777", "wamid.G1", "pesan 3", 0).await;
+    until("the reply is given up on", || !graph.requests().is_empty()).await;
+    let store = d.store().clone();
+    for _ in 0..100 {
+        if !store.dead_letters().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, page) = sari.get("/admin/gagal").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("jendela 24 jam WhatsApp sudah tertutup"),
+        "{page}"
+    );
+    assert!(
+        page.contains("terima 3") && page.contains("628777"),
+        "{page}"
+    );
+}

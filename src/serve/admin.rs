@@ -276,6 +276,7 @@ pub fn router(admin: Admin) -> Router {
         .route("/admin/paket/muat-ulang", post(pages::reload_pack))
         .route("/admin/audit", get(pages::audit))
         .route("/admin/media/{channel}", get(pages::media))
+        .route("/admin/gagal", get(pages::failed))
         .layer(axum::middleware::from_fn_with_state(admin.clone(), guard))
         .layer(axum::middleware::from_fn(headers))
         .with_state(admin)

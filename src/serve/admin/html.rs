@@ -73,11 +73,12 @@ pub fn csrf(login: &Login) -> String {
     )
 }
 
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 6] = [
     ("/admin", "Antrian"),
     ("/admin/tiket", "Tiket"),
     ("/admin/eskalasi", "Eskalasi"),
     ("/admin/statistik", "Statistik"),
+    ("/admin/gagal", "Gagal terkirim"),
     ("/admin/paket", "Paket"),
 ];
 

@@ -1589,3 +1589,58 @@ pub(super) async fn media(
         ),
     }
 }
+
+/// A short Indonesian reading of a dead letter's reason.
+fn reason_text(reason: &str) -> &'static str {
+    match reason {
+        "outside_24h_window" => "jendela 24 jam WhatsApp sudah tertutup",
+        "attempts_exhausted" => "penyedia terus gagal; percobaan habis",
+        "invalid_recipient" => "nomor atau akun tujuan tidak valid",
+        "unauthorized" => "token penyedia ditolak; periksa konfigurasi kanal",
+        _ => "ditolak penyedia",
+    }
+}
+
+/// Messages the pipeline gave up on, newest first, with the reason.
+pub(super) async fn failed(
+    State(admin): State<Admin>,
+    Extension(login): Extension<Login>,
+) -> Response {
+    let mut letters = match admin.engine().store().dead_letters().await {
+        Ok(l) => l,
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Gagal",
+                &e.to_string(),
+                Some(&login),
+            );
+        }
+    };
+    letters.reverse();
+    let offset = admin.offset();
+    let mut body = String::from(
+        r#"<p class="muted">Pesan untuk warga yang tidak dapat dikirim: penyedia menolaknya atau terus gagal. Hubungi warga lewat jalur lain bila perlu.</p>"#,
+    );
+    if letters.is_empty() {
+        body.push_str(r#"<p class="notice">Semua pesan terkirim.</p>"#);
+    } else {
+        body.push_str(r#"<div class="table-wrap"><table class="stack"><thead><tr><th scope="col">Waktu</th><th scope="col">Warga</th><th scope="col">Sebab</th><th scope="col">Pesan</th></tr></thead><tbody>"#);
+        for d in letters.iter().take(500) {
+            let m = &d.message;
+            let _ = write!(
+                body,
+                r#"<tr class="gagal"><td data-label="Waktu">{}</td><td data-label="Warga"><a href="{}">{} · {}</a></td><td data-label="Sebab"><b>{}</b><br><span class="muted">{}</span></td><td data-label="Pesan">{}</td></tr>"#,
+                when(d.time_ms, offset),
+                conversation_href(&m.channel, &m.user),
+                esc(&m.channel),
+                esc(&m.user),
+                reason_text(&d.reason),
+                esc(&d.detail),
+                esc(&m.text),
+            );
+        }
+        body.push_str("</tbody></table></div>");
+    }
+    page("Gagal terkirim", Some(&login), "/admin/gagal", &body)
+}
