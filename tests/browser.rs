@@ -389,6 +389,9 @@ async fn staff_work_the_dashboard_and_citizens_the_web_chat_in_chromium() {
     b.goto(&format!("{url}/admin/eskalasi")).await;
     b.wait_text("Tidak ada tiket yang terlambat").await;
     b.screenshot("06b-eskalasi").await;
+    b.goto(&format!("{url}/admin/gagal")).await;
+    b.wait_text("Semua pesan terkirim").await;
+    b.screenshot("06c-gagal-terkirim").await;
 
     b.goto(&format!("{url}/admin/paket")).await;
     b.wait_text("perindag").await;
