@@ -167,6 +167,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let dashboard = admin::Admin::new(
         pipeline.clone(),
         &config.admin,
+        config.server.trusted_proxies.clone(),
         public_url.starts_with("https://"),
         config.store.path.join("audit.jsonl"),
         pack_state.clone(),

@@ -51,7 +51,8 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    pub async fn start(pack: &str, graph: &str, extra: &str) -> Self {
+    /// With `server` added to the `[server]` section.
+    pub async fn start(pack: &str, graph: &str, server: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let dir = tempfile::tempdir().unwrap();
@@ -60,6 +61,7 @@ impl Dashboard {
             [server]
             listen = "127.0.0.1:0"
             public_url = "{url}"
+            {server}
             [store]
             path = "{store}"
             [pack]
@@ -74,8 +76,6 @@ impl Dashboard {
             app_secret = "rahasia-aplikasi"
             verify_token = "verifikasi"
             api_base = "{graph}"
-            [admin]
-            {extra}
             {users}
             "#,
             store = dir.path().join("data").display(),
@@ -147,6 +147,8 @@ impl Dashboard {
 
 /// A browser-less staff member: cookies and the CSRF token by hand.
 pub struct Staff {
+    /// `X-Forwarded-For` on every request, as a proxy would add it.
+    pub forwarded: Option<String>,
     http: reqwest::Client,
     base: String,
     pub cookie: String,
@@ -170,6 +172,7 @@ fn hidden_csrf(html: &str) -> Option<String> {
 impl Staff {
     pub fn anonymous(base: &str) -> Self {
         Self {
+            forwarded: None,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -185,6 +188,10 @@ impl Staff {
         let page = self
             .http
             .get(format!("{}/admin/masuk", self.base))
+            .header(
+                "x-forwarded-for",
+                self.forwarded.clone().unwrap_or_default(),
+            )
             .send()
             .await
             .unwrap();
@@ -194,6 +201,10 @@ impl Staff {
             .http
             .post(format!("{}/admin/masuk", self.base))
             .header("cookie", form_cookie)
+            .header(
+                "x-forwarded-for",
+                self.forwarded.clone().unwrap_or_default(),
+            )
             .form(&[
                 ("nama", name),
                 ("sandi", password),
@@ -364,6 +375,25 @@ async fn ten_wrong_passwords_lock_the_account_for_a_while() {
     let audit = std::fs::read_to_string(d.dir.path().join("data/audit.jsonl")).unwrap();
     assert_eq!(audit.matches("\"gagal_masuk\"").count(), 10, "{audit}");
     assert!(audit.contains("\"masuk_dikunci\""), "{audit}");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limit_is_per_client_address() {
+    let graph = Mock::start(|_, n| graph_ok(n)).await;
+    let d = Dashboard::start(ECHO_PACK, &graph.url, r#"trusted_proxies = ["127.0.0.1"]"#).await;
+    let mut attacker = Staff::anonymous(&d.url);
+    attacker.forwarded = Some("203.0.113.9".into());
+    for _ in 0..10 {
+        assert_eq!(attacker.try_login("tebakan", "salah").await, 401);
+    }
+    assert_eq!(attacker.try_login("sari", "sandi-sari-123").await, 429);
+    // Staff at another address, through the same proxy, still get in.
+    let mut office = Staff::anonymous(&d.url);
+    office.forwarded = Some("198.51.100.7".into());
+    assert_eq!(office.try_login("sari", "sandi-sari-123").await, 303);
+    let audit = std::fs::read_to_string(d.dir.path().join("data/audit.jsonl")).unwrap();
+    assert!(audit.contains(r#""address":"203.0.113.9""#), "{audit}");
+    assert!(audit.contains(r#""address":"198.51.100.7""#), "{audit}");
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ pub mod pack;
 mod pages;
 pub mod stats;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -41,6 +41,7 @@ pub struct Admin {
 }
 
 struct Inner {
+    trusted_proxies: Vec<std::net::IpAddr>,
     pipeline: Pipeline,
     auth: Auth,
     audit: Audit,
@@ -73,6 +74,7 @@ impl Admin {
     pub fn new(
         pipeline: Pipeline,
         config: &AdminConfig,
+        trusted_proxies: Vec<std::net::IpAddr>,
         secure_cookies: bool,
         audit_path: PathBuf,
         pack: Arc<PackState>,
@@ -80,6 +82,7 @@ impl Admin {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                trusted_proxies,
                 pipeline,
                 auth: Auth::new(config, secure_cookies),
                 audit: Audit::new(audit_path),
@@ -108,19 +111,47 @@ impl Admin {
 #[derive(Debug, Clone)]
 pub struct Address(pub String);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Address {
+impl Address {
+    /// The client behind `peer`: `peer` itself, or, when `peer` is one of
+    /// `trusted` proxies, the last address in `X-Forwarded-For` that is not
+    /// a trusted proxy (the one the outermost trusted proxy saw).
+    #[must_use]
+    pub fn of(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Self {
+        let Some(peer) = peer else {
+            return Self("unknown".to_owned());
+        };
+        if !trusted.contains(&peer) {
+            return Self(peer.to_string());
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        let client = forwarded
+            .iter()
+            .rev()
+            .find(|a| !trusted.contains(a))
+            .copied()
+            .unwrap_or(peer);
+        Self(client.to_string())
+    }
+}
+
+impl axum::extract::FromRequestParts<Admin> for Address {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _state: &S,
+        admin: &Admin,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Self::of(peer, &parts.headers, &admin.inner.trusted_proxies))
     }
 }
 
@@ -280,4 +311,30 @@ pub fn router(admin: Admin) -> Router {
         .layer(axum::middleware::from_fn_with_state(admin.clone(), guard))
         .layer(axum::middleware::from_fn(headers))
         .with_state(admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse().unwrap());
+        // Not trusted: the header is anyone's to write.
+        assert_eq!(Address::of(Some(proxy), &headers, &[]).0, "127.0.0.1");
+        // Trusted: the address the proxy saw (the rightmost), not what the
+        // client claimed before it.
+        assert_eq!(
+            Address::of(Some(proxy), &headers, &[proxy]).0,
+            "203.0.113.9"
+        );
+        let direct: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(
+            Address::of(Some(direct), &headers, &[proxy]).0,
+            "198.51.100.7"
+        );
+        assert_eq!(Address::of(None, &headers, &[proxy]).0, "unknown");
+    }
 }

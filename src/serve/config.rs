@@ -141,6 +141,11 @@ pub struct Server {
     /// The largest request body; bigger ones get 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Addresses of reverse proxies in front of the server (nginx, a load
+    /// balancer). Requests from them are taken to come from the address
+    /// they put in `X-Forwarded-For`, for the login limit and the audit log.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Server {
@@ -149,6 +154,7 @@ impl Default for Server {
             listen: default_listen(),
             public_url: None,
             max_body_bytes: default_max_body(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
