@@ -564,8 +564,12 @@ pub async fn file_ticket(d: &Dashboard, id: &str, user: &str, created_ms: u64, d
         created_ms,
         due_ms,
     };
-    let saved = d
-        .store()
+    save_ticket(d.store(), ticket).await;
+}
+
+/// Stores `ticket` (new or changed) as the engine would.
+pub async fn save_ticket(store: &std::sync::Arc<dyn layan::Store>, ticket: layan::Ticket) {
+    let saved = store
         .commit(layan::Changes {
             tickets: vec![ticket],
             ..layan::Changes::default()
@@ -787,14 +791,7 @@ async fn ticket_photos_are_fetched_from_whatsapp_for_staff() {
     file_ticket(&d, "ADU-2026-000009", "628123", now, now + 86_400_000).await;
     let mut t = d.store().ticket("ADU-2026-000009").await.unwrap().unwrap();
     t.fields.insert("foto".into(), "media-777".into());
-    let _ = d
-        .store()
-        .commit(layan::Changes {
-            tickets: vec![t],
-            ..layan::Changes::default()
-        })
-        .await
-        .unwrap();
+    save_ticket(d.store(), t).await;
     let anon = Staff::anonymous(&d.url);
     assert_eq!(anon.get("/admin/media/whatsapp?ref=media-777").await.0, 303);
     let sari = Staff::login(&d.url, "sari").await;

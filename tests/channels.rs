@@ -968,15 +968,7 @@ async fn a_ticket_status_change_reaches_the_citizen_on_the_channel_it_came_from(
         created_ms: 1,
         due_ms: 2,
     };
-    let saved = s
-        .store()
-        .commit(layan::Changes {
-            tickets: vec![ticket],
-            ..layan::Changes::default()
-        })
-        .await
-        .unwrap();
-    assert!(matches!(saved, layan::SaveOutcome::Saved(_)));
+    crate::admin::save_ticket(s.store(), ticket).await;
     s.app
         .pipeline
         .engine()

@@ -97,6 +97,16 @@ where
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+/// The page for a failure of the store or the engine.
+fn internal(login: &Login, error: impl std::fmt::Display) -> Response {
+    refuse(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Gagal",
+        &error.to_string(),
+        Some(login),
+    )
+}
+
 /// A part of a page the server keeps current: `content` now, then what the
 /// event stream at `source` (an escaped URL) sends.
 fn live_section(label: &str, source: &str, content: &str) -> String {
@@ -568,12 +578,7 @@ pub(super) async fn take(
         );
     }
     if let Err(e) = admin.engine().take_handoff(&key, &login.user).await {
-        return refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Gagal",
-            &e.to_string(),
-            Some(&login),
-        );
+        return internal(&login, e);
     }
     admin.audit(
         &login,
@@ -657,12 +662,7 @@ pub(super) async fn reply(
         );
     }
     if let Err(e) = admin.engine().operator_reply(&key, &login.user, text).await {
-        return refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Gagal",
-            &e.to_string(),
-            Some(&login),
-        );
+        return internal(&login, e);
     }
     admin.inner.pipeline.wake();
     let detail: String = text.chars().take(200).collect();
@@ -687,12 +687,7 @@ pub(super) async fn close(
         return r;
     }
     if let Err(e) = admin.engine().close_handoff(&key, &login.user).await {
-        return refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Gagal",
-            &e.to_string(),
-            Some(&login),
-        );
+        return internal(&login, e);
     }
     admin.inner.pipeline.wake();
     admin.audit(
@@ -821,12 +816,7 @@ pub(super) async fn tickets(
     let all = match admin.engine().tickets().await {
         Ok(t) => t,
         Err(e) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Gagal",
-                &e.to_string(),
-                Some(&login),
-            );
+            return internal(&login, e);
         }
     };
     let now = now_ms();
@@ -1093,7 +1083,7 @@ pub(super) async fn statistics(
 ) -> Response {
     let (range, r) = match report(&admin, &q).await {
         Ok(x) => x,
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "Gagal", &e, Some(&login)),
+        Err(e) => return internal(&login, e),
     };
     let (ratings, mean) = r.csat_mean();
     let (closed, on_time) = r.closed;
@@ -1297,7 +1287,7 @@ pub(super) async fn statistics_csv(
 ) -> Response {
     let (range, r) = match report(&admin, &q).await {
         Ok(x) => x,
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "Gagal", &e, Some(&login)),
+        Err(e) => return internal(&login, e),
     };
     let s = |v: &dyn ToString| v.to_string();
     let rows: Vec<Vec<String>> = match file.as_str() {
@@ -1609,12 +1599,7 @@ pub(super) async fn failed(
     let mut letters = match admin.engine().store().dead_letters().await {
         Ok(l) => l,
         Err(e) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Gagal",
-                &e.to_string(),
-                Some(&login),
-            );
+            return internal(&login, e);
         }
     };
     letters.reverse();
