@@ -109,7 +109,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let store = watched::Watched::new(store);
     let changes = store.subscribe();
     let pack = load_pack(config)?;
-    let pack_state = Arc::new(admin::pack::PackState::new(&pack, config.pack.path.clone()));
+    let pack_state = Arc::new(admin::pack::PackState::default());
     let segments = pack.settings.sms_segments;
     tracing::info!(target: "layan::serve", pack = %pack.meta.id, version = %pack.meta.version, "pack loaded");
     let engine = Engine::builder().pack(pack).shared_store(store).build()?;

@@ -97,7 +97,8 @@ pub struct Auth {
     lockout: Duration,
     /// Whether cookies get `Secure` (the public URL is https).
     pub secure: bool,
-    dummy_hash: String,
+    /// A hash to check unknown names against, made on first need.
+    dummy_hash: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -120,7 +121,7 @@ impl Auth {
             max_failures: config.max_failed_logins.max(1),
             lockout: Duration::from_secs(config.lockout_minutes.max(1) * 60),
             secure,
-            dummy_hash: hash_password("layan-dummy").unwrap_or_default(),
+            dummy_hash: std::sync::OnceLock::new(),
         }
     }
 
@@ -176,9 +177,14 @@ impl Auth {
         }
         let user = self.users.iter().find(|u| u.name == name).cloned();
         // Unknown names cost the same as wrong passwords.
-        let hash = user
-            .as_ref()
-            .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
+        let hash = user.as_ref().map_or_else(
+            || {
+                self.dummy_hash
+                    .get_or_init(|| hash_password("layan-dummy").unwrap_or_default())
+                    .clone()
+            },
+            |u| u.password_hash.clone(),
+        );
         let password = password.to_owned();
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash).is_ok_and(|parsed| {

@@ -1,8 +1,9 @@
-//! The pack a server runs: where it came from, when it was loaded, and the
+//! The pack a server runs: when it was loaded, and the
 //! problems of the last reload that failed. Reloading checks the whole pack
 //! first; a broken pack never replaces a working one.
 
 use std::path::{Path, PathBuf};
+
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -13,20 +14,11 @@ use tokio::sync::watch;
 /// How often the pack folder is looked at for changes.
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 
-/// What the dashboard shows about the pack.
+/// What the running pack does not say about itself (its id, version,
+/// intents and folder are on [`Pack`], `Engine::pack()`).
 #[derive(Debug, Clone, Default)]
 pub struct PackStatus {
-    /// The pack folder; `None` for the bundled pack.
-    pub path: Option<PathBuf>,
-    /// The running pack's id.
-    pub id: String,
-    /// Its version.
-    pub version: String,
-    /// Intents and examples in it.
-    pub intents: usize,
-    /// Examples in it.
-    pub examples: usize,
-    /// When it was loaded, Unix milliseconds.
+    /// When the running pack was loaded, Unix milliseconds.
     pub loaded_ms: u64,
     /// The last reload that failed: when, and every problem (file:line: message, hint).
     pub failed: Option<(u64, Vec<String>)>,
@@ -39,28 +31,19 @@ pub struct PackState {
     reloads: Mutex<()>,
 }
 
-fn describe(pack: &Pack, path: Option<PathBuf>) -> PackStatus {
-    PackStatus {
-        path,
-        id: pack.meta.id.clone(),
-        version: pack.meta.version.clone(),
-        intents: pack.intents.len(),
-        examples: pack.intents.iter().map(|i| i.examples.len()).sum(),
-        loaded_ms: unix_ms(SystemTime::now()),
-        failed: None,
+impl Default for PackState {
+    fn default() -> Self {
+        Self {
+            status: Mutex::new(PackStatus {
+                loaded_ms: unix_ms(SystemTime::now()),
+                failed: None,
+            }),
+            reloads: Mutex::new(()),
+        }
     }
 }
 
 impl PackState {
-    /// The state of `pack`, loaded from `path` (`None`: bundled).
-    #[must_use]
-    pub fn new(pack: &Pack, path: Option<PathBuf>) -> Self {
-        Self {
-            status: Mutex::new(describe(pack, path)),
-            reloads: Mutex::new(()),
-        }
-    }
-
     /// A copy of the status.
     #[must_use]
     pub fn status(&self) -> PackStatus {
@@ -70,30 +53,30 @@ impl PackState {
             .clone()
     }
 
-    /// Loads the pack folder again and, if it is valid, puts it in
-    /// `engine`'s place. Returns the problems when it is not.
+    /// Loads `engine`'s pack folder again and, if it is valid, puts it in
+    /// the running pack's place.
     ///
     /// # Errors
     /// Every problem of the new pack (file, line, hint), or why it could not
     /// be read; the running pack stays.
-    pub fn reload(&self, engine: &Engine) -> Result<PackStatus, Vec<String>> {
+    pub fn reload(&self, engine: &Engine) -> Result<(), Vec<String>> {
         let _one_at_a_time = self.reloads.lock().unwrap_or_else(|p| p.into_inner());
-        let path = self.status().path;
-        let Some(dir) = path.clone() else {
+        let Some(dir) = engine.pack().root.clone() else {
             return Err(vec![
                 "Paket bawaan tertanam di program dan tidak dapat dimuat ulang; atur [pack] path di layan.toml untuk memakai folder paket sendiri.".to_owned(),
             ]);
         };
-        let loaded = Pack::load(&dir).and_then(|pack| {
-            let status = describe(&pack, path.clone());
-            engine.reload(pack).map(|()| status)
-        });
+        let loaded = Pack::load(&dir).and_then(|pack| engine.reload(pack));
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         match loaded {
-            Ok(new) => {
-                tracing::info!(target: "layan::serve", pack = %new.id, version = %new.version, "pack reloaded");
-                *status = new.clone();
-                Ok(new)
+            Ok(()) => {
+                let pack = engine.pack();
+                tracing::info!(target: "layan::serve", pack = %pack.meta.id, version = %pack.meta.version, "pack reloaded");
+                *status = PackStatus {
+                    loaded_ms: unix_ms(SystemTime::now()),
+                    failed: None,
+                };
+                Ok(())
             }
             Err(e) => {
                 let problems = match e {
@@ -140,7 +123,7 @@ pub async fn watch(
     engine: Engine,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(dir) = state.status().path else {
+    let Some(dir) = engine.pack().root.clone() else {
         return;
     };
     let read = |dir: PathBuf| async move {

@@ -1,6 +1,5 @@
 //! The dashboard's pages and actions.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::future::Future;
@@ -18,7 +17,7 @@ use serde::Deserialize;
 
 use super::auth::{COOKIE, LOGIN_COOKIE, Login, Refused, token};
 use super::html::{csrf, duration, esc, page, url, when};
-use super::stats::{Range, Report, iso};
+use super::stats::{Group, Range, Report, iso};
 use super::{Address, Admin, charts, cookie, refuse};
 
 /// How long live parts wait after a store change before rendering again.
@@ -144,14 +143,20 @@ fn login_form(admin: &Admin, next: &str, error: Option<&str>, status: StatusCode
     );
     let mut r = page("Masuk", None, "", &body);
     *r.status_mut() = status;
-    if let Ok(v) = header::HeaderValue::from_str(&admin.inner.auth.cookie(
-        LOGIN_COOKIE,
-        &form_token,
-        Some(3600),
-    )) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
+    set_cookie(
+        &mut r,
+        &admin
+            .inner
+            .auth
+            .cookie(LOGIN_COOKIE, &form_token, Some(3600)),
+    );
     r
+}
+
+fn set_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(v) = header::HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 pub(super) async fn login_page(
@@ -212,14 +217,8 @@ pub(super) async fn login(
                 .audit
                 .record(&login.user, &address.0, "masuk", "", "");
             let mut r = see_other(safe_next(&form.lanjut));
-            for c in [
-                auth.cookie(COOKIE, &id, None),
-                auth.cookie(LOGIN_COOKIE, "", Some(0)),
-            ] {
-                if let Ok(v) = header::HeaderValue::from_str(&c) {
-                    r.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
+            set_cookie(&mut r, &auth.cookie(COOKIE, &id, None));
+            set_cookie(&mut r, &auth.cookie(LOGIN_COOKIE, "", Some(0)));
             r
         }
         Err(refused) => {
@@ -255,9 +254,7 @@ pub(super) async fn logout(
     }
     admin.audit(&login, &address, "keluar", "", "");
     let mut r = see_other("/admin/masuk");
-    if let Ok(v) = header::HeaderValue::from_str(&admin.inner.auth.cookie(COOKIE, "", Some(0))) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
+    set_cookie(&mut r, &admin.inner.auth.cookie(COOKIE, "", Some(0)));
     r
 }
 
@@ -282,12 +279,35 @@ fn state_badge(state: &HandoffState, me: &str) -> String {
     }
 }
 
+/// `kanal=…&pengguna=…`: a conversation in a URL query (unescaped for HTML).
+fn conversation_query(key: &SessionKey) -> String {
+    format!("kanal={}&pengguna={}", url(&key.channel), url(&key.user))
+}
+
+/// The conversation page of `channel`/`user`, escaped for an `href`.
 fn conversation_href(channel: &str, user: &str) -> String {
-    format!(
-        "/admin/percakapan?kanal={}&amp;pengguna={}",
-        url(channel),
-        url(user)
-    )
+    esc(&format!(
+        "/admin/percakapan?{}",
+        conversation_query(&SessionKey::new(channel, user))
+    ))
+}
+
+/// A conversation as the audit log names it.
+fn audit_target(key: &SessionKey) -> String {
+    format!("{}/{}", key.channel, key.user)
+}
+
+/// The citizen's session (an empty one when there is none or the store fails:
+/// the page still shows what it can).
+async fn session_of(admin: &Admin, key: &SessionKey) -> Session {
+    admin
+        .engine()
+        .store()
+        .session(key)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 async fn queue_fragment(admin: &Admin, login: &Login) -> String {
@@ -311,13 +331,7 @@ async fn queue_fragment(admin: &Admin, login: &Login) -> String {
         queue.len()
     );
     for h in &queue {
-        let session = engine
-            .store()
-            .session(&h.key())
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let session = session_of(admin, &h.key()).await;
         let mut flags = state_badge(&h.state, &login.user);
         if window_closed(&h.channel, &session, now) {
             flags.push_str(r#" <span class="badge warn">Jendela 24 jam WhatsApp tertutup</span>"#);
@@ -454,14 +468,7 @@ pub(super) async fn conversation(
     Query(c): Query<Conversation>,
 ) -> Response {
     let key = c.key();
-    let session = admin
-        .engine()
-        .store()
-        .session(&key)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let session = session_of(&admin, &key).await;
     let handoff = open_handoff(&admin, &key).await;
     let now = now_ms();
     let closed_window = window_closed(&key.channel, &session, now);
@@ -519,11 +526,10 @@ pub(super) async fn conversation(
     body.push_str("</div><h2>Riwayat percakapan</h2>");
     body.push_str(&live_section(
         "Riwayat percakapan",
-        &format!(
-            "/admin/langsung/percakapan?kanal={}&amp;pengguna={}",
-            url(&key.channel),
-            url(&key.user)
-        ),
+        &esc(&format!(
+            "/admin/langsung/percakapan?{}",
+            conversation_query(&key)
+        )),
         &transcript_fragment(&admin, &key).await,
     ));
     page("Percakapan", Some(&login), "/admin", &body)
@@ -542,11 +548,7 @@ pub(super) async fn conversation_events(
 }
 
 fn back_to(key: &SessionKey) -> Response {
-    see_other(&format!(
-        "/admin/percakapan?kanal={}&pengguna={}",
-        url(&key.channel),
-        url(&key.user)
-    ))
+    see_other(&format!("/admin/percakapan?{}", conversation_query(key)))
 }
 
 pub(super) async fn take(
@@ -580,18 +582,12 @@ pub(super) async fn take(
     if let Err(e) = admin.engine().take_handoff(&key, &login.user).await {
         return internal(&login, e);
     }
-    admin.audit(
-        &login,
-        &address,
-        "ambil",
-        &format!("{}/{}", key.channel, key.user),
-        "",
-    );
+    admin.audit(&login, &address, "ambil", &audit_target(&key), "");
     back_to(&key)
 }
 
 /// The open hand-off of `key` if `login` holds it, or the page saying why not.
-async fn held_by(admin: &Admin, login: &Login, key: &SessionKey) -> Result<Handoff, Response> {
+async fn held_by(admin: &Admin, login: &Login, key: &SessionKey) -> Result<(), Response> {
     let Some(h) = open_handoff(admin, key).await else {
         return Err(refuse(
             StatusCode::NOT_FOUND,
@@ -601,7 +597,7 @@ async fn held_by(admin: &Admin, login: &Login, key: &SessionKey) -> Result<Hando
         ));
     };
     match &h.state {
-        HandoffState::Taken(op) if op == &login.user => Ok(h),
+        HandoffState::Taken(op) if op == &login.user => Ok(()),
         HandoffState::Taken(op) => Err(refuse(
             StatusCode::FORBIDDEN,
             "Bukan percakapan Anda",
@@ -638,20 +634,13 @@ pub(super) async fn reply(
             Some(&login),
         );
     }
-    let session = admin
-        .engine()
-        .store()
-        .session(&key)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let session = session_of(&admin, &key).await;
     if window_closed(&key.channel, &session, now_ms()) {
         admin.audit(
             &login,
             &address,
             "balas_ditolak",
-            &format!("{}/{}", key.channel, key.user),
+            &audit_target(&key),
             "jendela 24 jam tertutup",
         );
         return refuse(
@@ -666,13 +655,7 @@ pub(super) async fn reply(
     }
     admin.inner.pipeline.wake();
     let detail: String = text.chars().take(200).collect();
-    admin.audit(
-        &login,
-        &address,
-        "balas",
-        &format!("{}/{}", key.channel, key.user),
-        &detail,
-    );
+    admin.audit(&login, &address, "balas", &audit_target(&key), &detail);
     back_to(&key)
 }
 
@@ -690,13 +673,7 @@ pub(super) async fn close(
         return internal(&login, e);
     }
     admin.inner.pipeline.wake();
-    admin.audit(
-        &login,
-        &address,
-        "tutup",
-        &format!("{}/{}", key.channel, key.user),
-        "",
-    );
+    admin.audit(&login, &address, "tutup", &audit_target(&key), "");
     back_to(&key)
 }
 
@@ -815,9 +792,7 @@ pub(super) async fn tickets(
 ) -> Response {
     let all = match admin.engine().tickets().await {
         Ok(t) => t,
-        Err(e) => {
-            return internal(&login, e);
-        }
+        Err(e) => return internal(&login, e),
     };
     let now = now_ms();
     let mut shown: Vec<&Ticket> = all.iter().filter(|t| matches(t, &f, now)).collect();
@@ -899,19 +874,17 @@ pub(super) async fn ticket(
         let slot = form.and_then(|fm| fm.slots.iter().find(|s| &s.name == name));
         let label = slot.map_or(name.as_str(), |s| s.label.as_str());
         let shown = if slot.is_some_and(|s| s.kind == SlotKind::Photo) {
-            if value.starts_with("https://") || value.starts_with("http://") {
-                format!(
-                    r#"<a href="{0}"><img src="{0}" alt="Foto dari warga" style="max-width:16rem;max-height:16rem"></a>"#,
-                    esc(value)
-                )
+            // A provider's public URL as it is; a media id through the channel.
+            let src = if value.starts_with("https://") || value.starts_with("http://") {
+                value.clone()
             } else {
-                let src = format!("/admin/media/{}?ref={}", url(&t.channel), url(value));
-                format!(
-                    r#"<a href="{src}"><img src="{src}" alt="Foto dari warga (ID media {} di {})" style="max-width:16rem;max-height:16rem"></a>"#,
-                    esc(value),
-                    esc(&t.channel)
-                )
-            }
+                format!("/admin/media/{}?ref={}", url(&t.channel), url(value))
+            };
+            format!(
+                r#"<a href="{0}"><img src="{0}" alt="Foto dari warga ({1})" style="max-width:16rem;max-height:16rem"></a>"#,
+                esc(&src),
+                esc(value)
+            )
         } else {
             esc(value)
         };
@@ -1008,7 +981,10 @@ pub(super) async fn escalation(
     State(admin): State<Admin>,
     Extension(login): Extension<Login>,
 ) -> Response {
-    let all = admin.engine().tickets().await.unwrap_or_default();
+    let all = match admin.engine().tickets().await {
+        Ok(t) => t,
+        Err(e) => return internal(&login, e),
+    };
     let now = now_ms();
     let mut late: Vec<&Ticket> = all.iter().filter(|t| t.is_overdue(now)).collect();
     late.sort_by_key(|t| t.due_ms);
@@ -1055,13 +1031,23 @@ async fn report(admin: &Admin, q: &RangeQuery) -> Result<(Range, Report), String
     let transcript = store.transcript(since).await.map_err(|e| e.to_string())?;
     let handoffs = store.handoffs().await.map_err(|e| e.to_string())?;
     let tickets = store.tickets().await.map_err(|e| e.to_string())?;
-    let engine = engine.clone();
     tokio::task::spawn_blocking(move || {
-        let r = super::stats::report(&engine, range, &transcript, &handoffs, &tickets, now);
+        let r = super::stats::report(offset, range, &transcript, &handoffs, &tickets, now);
         (range, r)
     })
     .await
     .map_err(|e| e.to_string())
+}
+
+/// The report's unanswered questions grouped by similarity (every question
+/// goes through the normaliser, so off the async workers).
+async fn groups(admin: &Admin, questions: Vec<String>) -> Vec<Group> {
+    let engine = admin.engine().clone();
+    tokio::task::spawn_blocking(move || {
+        super::stats::group_unanswered(&engine, &questions, super::stats::GROUP_THRESHOLD)
+    })
+    .await
+    .unwrap_or_default()
 }
 
 fn range_query(range: &Range) -> String {
@@ -1235,11 +1221,12 @@ pub(super) async fn statistics(
         r#"<h2 id="tidak-terjawab">Pertanyaan yang belum terjawab</h2><p class="muted">Dikelompokkan menurut kemiripan kata; kelompok besar adalah calon intent baru untuk paket. <a href="/admin/statistik/tidak-terjawab.csv?{}">Unduh CSV</a></p>"#,
         range_query(&range)
     );
-    if r.unanswered.is_empty() {
+    let unanswered = groups(&admin, r.unanswered).await;
+    if unanswered.is_empty() {
         body.push_str(r#"<p class="notice">Tidak ada pertanyaan yang tidak dipahami bot pada rentang ini.</p>"#);
     } else {
         body.push_str(r#"<div class="table-wrap"><table><thead><tr><th scope="col">Jumlah</th><th scope="col">Kata bersama</th><th scope="col">Contoh</th></tr></thead><tbody>"#);
-        for g in r.unanswered.iter().take(30) {
+        for g in unanswered.iter().take(30) {
             let examples: Vec<String> =
                 g.examples.iter().map(|e| format!("“{}”", esc(e))).collect();
             let _ = write!(
@@ -1298,9 +1285,7 @@ pub(super) async fn statistics_csv(
                 "masuk".into(),
                 "keluar".into(),
             ]];
-            let mut by: BTreeMap<&(String, String), &(i64, i64)> = BTreeMap::new();
-            by.extend(r.messages.iter());
-            for ((d, c), (i, o)) in by {
+            for ((d, c), (i, o)) in &r.messages {
                 rows.push(vec![d.clone(), c.clone(), s(i), s(o)]);
             }
             rows
@@ -1348,7 +1333,8 @@ pub(super) async fn statistics_csv(
             "contoh".into(),
         ])
         .chain(
-            r.unanswered
+            groups(&admin, r.unanswered)
+                .await
                 .iter()
                 .map(|g| vec![s(&g.count), g.words.join(" "), g.examples.join(" | ")]),
         )
@@ -1378,6 +1364,7 @@ pub(super) async fn statistics_csv(
 
 fn pack_body(admin: &Admin, login: &Login, message: Option<(bool, String)>) -> String {
     let st = admin.inner.pack.status();
+    let pack = admin.engine().pack();
     let offset = admin.offset();
     let mut body = String::new();
     if let Some((ok, text)) = message {
@@ -1391,16 +1378,16 @@ fn pack_body(admin: &Admin, login: &Login, message: Option<(bool, String)>) -> S
     let _ = write!(
         body,
         r#"<div class="card"><p><b>Paket:</b> <span id="paket-id">{}</span> versi <span id="paket-versi">{}</span></p><p><b>Sumber:</b> {}</p><p><b>Dimuat:</b> {}</p><p><b>Pemeriksaan:</b> <span class="badge ok">lulus</span> {} intent, {} contoh kalimat</p></div>"#,
-        esc(&st.id),
-        esc(&st.version),
-        st.path
+        esc(&pack.meta.id),
+        esc(&pack.meta.version),
+        pack.root
             .as_ref()
             .map_or("paket bawaan (tertanam di program)".to_owned(), |p| esc(&p
                 .display()
                 .to_string())),
         when(st.loaded_ms, offset),
-        st.intents,
-        st.examples
+        pack.intents.len(),
+        pack.intents.iter().map(|i| i.examples.len()).sum::<usize>()
     );
     if let Some((t, problems)) = &st.failed {
         let _ = write!(
@@ -1413,7 +1400,7 @@ fn pack_body(admin: &Admin, login: &Login, message: Option<(bool, String)>) -> S
         }
         body.push_str("</ul>");
     }
-    if st.path.is_none() {
+    if pack.root.is_none() {
         body.push_str(r#"<p class="muted">Paket bawaan tertanam di program dan tidak dimuat ulang. Untuk menyunting isi bot, salin folder <code>intents/perindag</code>, atur <code>[pack] path</code> di layan.toml, lalu jalankan ulang layan serve: sejak itu perubahan berkas dimuat sendiri.</p>"#);
     } else if login.is_admin() {
         let _ = write!(
@@ -1454,12 +1441,11 @@ pub(super) async fn reload_pack(
         .await
         .unwrap_or_else(|e| Err(vec![e.to_string()]));
     let message = match &result {
-        Ok(st) => {
-            admin.audit(&login, &address, "muat_ulang_paket", &st.id, &st.version);
-            (
-                true,
-                format!("Paket {} versi {} dimuat.", st.id, st.version),
-            )
+        Ok(()) => {
+            let pack = admin.engine().pack();
+            let (id, version) = (&pack.meta.id, &pack.meta.version);
+            admin.audit(&login, &address, "muat_ulang_paket", id, version);
+            (true, format!("Paket {id} versi {version} dimuat."))
         }
         Err(problems) => {
             admin.audit(

@@ -75,8 +75,9 @@ pub struct Report {
     pub intents: Vec<(String, i64)>,
     /// Per day: (fallback answers, inbound messages).
     pub fallback: Vec<(String, i64, i64)>,
-    /// Unanswered questions grouped, largest first.
-    pub unanswered: Vec<Group>,
+    /// The questions the fallback answered, as citizens wrote them (group
+    /// them with [`group_unanswered`] where they are shown).
+    pub unanswered: Vec<String>,
     /// Hand-offs requested in the range.
     pub handoffs: usize,
     /// Of those, answered by a person.
@@ -182,6 +183,9 @@ fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
     shared as f64 / (a.len() + b.len() - shared) as f64
 }
 
+/// How much two unanswered questions' words must overlap (Jaccard) to be grouped.
+pub const GROUP_THRESHOLD: f64 = 0.4;
+
 /// Groups `questions` whose words overlap by at least `threshold`
 /// (Jaccard), largest groups first; a question joins the group whose first
 /// question it resembles most.
@@ -231,17 +235,17 @@ pub fn group_unanswered(engine: &Engine, questions: &[String], threshold: f64) -
     out
 }
 
-/// The report for `range` from the store's transcript, hand-offs and tickets.
+/// The report for `range` (office time `offset` minutes east of UTC) from
+/// the store's transcript, hand-offs and tickets.
 #[must_use]
 pub fn report(
-    engine: &Engine,
+    offset: i32,
     range: Range,
     transcript: &[TranscriptEntry],
     handoffs: &[Handoff],
     tickets: &[Ticket],
     now_ms: u64,
 ) -> Report {
-    let offset = engine.pack().office.utc_offset;
     let day_of = |ms: u64| clock::Local::at(ms, offset).day;
     let mut r = Report {
         days: range.days(),
@@ -250,7 +254,6 @@ pub fn report(
     let mut channels = BTreeSet::new();
     let mut intents: BTreeMap<String, i64> = BTreeMap::new();
     let mut fallback: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    let mut unanswered = Vec::new();
     for line in transcript {
         let day = day_of(line.time_ms);
         if !range.contains(day) {
@@ -269,7 +272,7 @@ pub fn report(
                 f.1 += 1;
                 if intent == layan_core::FALLBACK {
                     f.0 += 1;
-                    unanswered.push(line.text.clone());
+                    r.unanswered.push(line.text.clone());
                 }
                 if intent == "penilaian"
                     && let Some(n) = line
@@ -298,7 +301,6 @@ pub fn report(
             (iso(d), f, n)
         })
         .collect();
-    r.unanswered = group_unanswered(engine, &unanswered, 0.4);
 
     let mut waits: Vec<u64> = Vec::new();
     for h in handoffs
@@ -371,7 +373,7 @@ mod tests {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        let groups = group_unanswered(&engine, &qs, 0.4);
+        let groups = group_unanswered(&engine, &qs, GROUP_THRESHOLD);
         assert_eq!(groups[0].count, 3, "{groups:?}");
         assert!(groups[0].words.contains(&"sewa".to_owned()), "{groups:?}");
         assert_eq!(groups[1].count, 2, "{groups:?}");
