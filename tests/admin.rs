@@ -3,13 +3,11 @@
 //! escaping of citizen text, and the actions whose effects a citizen or a
 //! provider sees: replies, closing, ticket notifications, the pack reload.
 
-use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use layan::serve::{App, Config};
 use serde_json::json;
 
-use crate::channels::{graph_ok, wa_signed};
+use crate::channels::{Server, graph_ok, wa_signed};
 use crate::mock::Mock;
 use crate::util::until;
 
@@ -44,32 +42,21 @@ pub fn users_toml() -> String {
 }
 
 /// `layan serve` with the WhatsApp channel against `graph` and the dashboard users.
-pub struct Dashboard {
-    pub url: String,
-    pub app: App,
-    pub dir: tempfile::TempDir,
+pub struct Dashboard(Server);
+
+impl std::ops::Deref for Dashboard {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.0
+    }
 }
 
 impl Dashboard {
     /// With `server` added to the `[server]` section.
     pub async fn start(pack: &str, graph: &str, server: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!(
+        let sections = format!(
             r#"
-            [server]
-            listen = "127.0.0.1:0"
-            public_url = "{url}"
-            {server}
-            [store]
-            path = "{store}"
-            [pack]
-            path = "{pack}"
-            [delivery]
-            burst_window_ms = 100
-            backoff_base_ms = 20
-            backoff_max_ms = 200
             [channels.whatsapp]
             phone_number_id = "{PNID}"
             access_token = "token-uji"
@@ -78,25 +65,9 @@ impl Dashboard {
             api_base = "{graph}"
             {users}
             "#,
-            store = dir.path().join("data").display(),
             users = users_toml(),
         );
-        let config = Config::parse(&text, &|_| None).unwrap();
-        let app = layan::serve::build(&config).await.unwrap();
-        let router = app.router.clone();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
-        Self { url, app, dir }
-    }
-
-    pub fn store(&self) -> &std::sync::Arc<dyn layan::Store> {
-        self.app.pipeline.engine().store()
+        Self(Server::start_with(pack, server, &sections).await)
     }
 
     /// A citizen's WhatsApp message, sent `ago_s` seconds ago.

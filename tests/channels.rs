@@ -20,12 +20,19 @@ pub struct Server {
     pub url: String,
     pub app: App,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl Server {
     /// Starts `layan serve` with `channels` (TOML) on the echo pack.
     pub async fn start(channels: &str) -> Self {
+        Self::start_with(ECHO_PACK, "", channels).await
+    }
+
+    /// Starts `layan serve` on `pack`, with `server` added to its `[server]`
+    /// section and `sections` (channels, dashboard users) after the rest;
+    /// clients' addresses reach the server as in `layan serve`.
+    pub async fn start_with(pack: &str, server: &str, sections: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let dir = tempfile::tempdir().unwrap();
@@ -35,17 +42,18 @@ impl Server {
             listen = "127.0.0.1:0"
             public_url = "{url}"
             max_body_bytes = 65536
+            {server}
             [store]
             path = "{store}"
             [pack]
-            path = "{ECHO_PACK}"
+            path = "{pack}"
             [delivery]
             burst_window_ms = 200
             backoff_base_ms = 20
             backoff_max_ms = 200
             max_attempts = 30
             send_timeout_ms = 2000
-            {channels}
+            {sections}
             "#,
             store = dir.path().join("data").display(),
         );
@@ -53,13 +61,18 @@ impl Server {
         let app = layan::serve::build(&config).await.unwrap();
         let router = app.router.clone();
         tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         Self {
             url,
             app,
             http: reqwest::Client::new(),
-            _dir: dir,
+            dir,
         }
     }
 
