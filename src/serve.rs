@@ -67,9 +67,10 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Ends what never ends by itself: the dashboard's live streams and
-    /// Telegram polling. Call it when the HTTP server starts its graceful
-    /// shutdown, so that open dashboard tabs do not hold it up.
+    /// Ends what never ends by itself: Telegram polling, the dashboard's
+    /// live streams and the web chat's waiting polls. Call it when the HTTP
+    /// server starts its graceful shutdown, so that open pages do not hold
+    /// it up.
     pub fn begin_shutdown(&self) {
         self.stopper.stop();
     }
@@ -113,7 +114,6 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let segments = pack.settings.sms_segments;
     tracing::info!(target: "layan::serve", pack = %pack.meta.id, version = %pack.meta.version, "pack loaded");
     let engine = Engine::builder().pack(pack).shared_store(store).build()?;
-    let watched_engine = engine.clone();
     let http = reqwest::Client::builder()
         .user_agent(concat!("layan/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_millis(
@@ -193,10 +193,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         router = router.merge(layan_sms::android::router(c, pipeline.clone()));
     }
     let mut tasks = Vec::new();
-    if config.admin.watch_pack && config.pack.path.is_some() {
+    if config.admin.watch_pack {
+        // Returns at once for the bundled pack, which has no folder to watch.
         tasks.push(tokio::spawn(admin::pack::watch(
             pack_state,
-            watched_engine,
+            pipeline.engine().clone(),
             stopped.clone(),
         )));
     }
