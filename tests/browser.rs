@@ -167,14 +167,26 @@ impl Browser {
         panic!("no element `{css}` on the page ({last}):\n{page}");
     }
 
+    /// Clicks the first element matching `css`. A live part of the page may
+    /// replace the element between finding and clicking it ("stale element
+    /// reference"): then it is found again, as a person would look again.
     async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            json!({}),
-        )
-        .await;
+        let mut last = Value::Null;
+        for _ in 0..50 {
+            let id = self.find(css).await;
+            last = self
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/element/{id}/click"),
+                    json!({}),
+                )
+                .await;
+            if last.get("error").is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("could not click `{css}`: {last}");
     }
 
     async fn type_in(&self, css: &str, text: &str) {

@@ -5,6 +5,11 @@
 document.querySelectorAll("[data-live]").forEach(function (el) {
   var source = new EventSource(el.getAttribute("data-live"));
   source.onmessage = function (e) {
+    // The first event repeats what the page was served with: leave the DOM
+    // alone when nothing changed, so a link being clicked is not replaced.
+    var next = document.createElement("template");
+    next.innerHTML = e.data;
+    if (next.innerHTML === el.innerHTML) return;
     var focused = document.activeElement && el.contains(document.activeElement)
       ? document.activeElement.id : null;
     el.innerHTML = e.data;

@@ -64,6 +64,18 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// How long ago, as a live list shows it: `baru saja` under a minute, then
+/// `5 menit lalu`. Never seconds, so a list the server keeps current does not
+/// change (and is not sent again) just because a second passed.
+#[must_use]
+pub fn ago(ms: u64) -> String {
+    if ms < 60_000 {
+        "baru saja".to_owned()
+    } else {
+        format!("{} lalu", duration(ms))
+    }
+}
+
 /// The hidden CSRF field every form carries.
 #[must_use]
 pub fn csrf(login: &Login) -> String {
@@ -153,6 +165,8 @@ mod tests {
     #[test]
     fn durations_read_naturally() {
         assert_eq!(duration(45_000), "45 detik");
+        assert_eq!(ago(45_000), "baru saja");
+        assert_eq!(ago(5 * 60_000 + 59_000), "5 menit lalu");
         assert_eq!(duration(5 * 60_000), "5 menit");
         assert_eq!(duration(3 * 3_600_000 + 5 * 60_000), "3 jam 5 menit");
         assert_eq!(duration(50 * 3_600_000), "2 hari 2 jam");

@@ -16,7 +16,7 @@ use layan_core::{Session, SessionKey, SlotKind};
 use serde::Deserialize;
 
 use super::auth::{COOKIE, LOGIN_COOKIE, Login, Refused, token};
-use super::html::{csrf, duration, esc, page, url, when};
+use super::html::{ago, csrf, duration, esc, page, url, when};
 use super::stats::{Group, Range, Report, iso};
 use super::{Address, Admin, charts, cookie, refuse};
 
@@ -343,9 +343,9 @@ async fn queue_fragment(admin: &Admin, login: &Login) -> String {
             .unwrap_or_default();
         let _ = write!(
             out,
-            r#"<tr class="antrian"><td data-label="Sejak">{} <span class="muted">({} lalu)</span></td><td data-label="Kanal">{}</td><td data-label="Warga">{name}{}</td><td data-label="Pertanyaan"><a href="{}">{}</a></td><td data-label="Status">{flags}</td></tr>"#,
+            r#"<tr class="antrian"><td data-label="Sejak">{} <span class="muted">({})</span></td><td data-label="Kanal">{}</td><td data-label="Warga">{name}{}</td><td data-label="Pertanyaan"><a href="{}">{}</a></td><td data-label="Status">{flags}</td></tr>"#,
             when(h.requested_ms, offset),
-            duration(now.saturating_sub(h.requested_ms)),
+            ago(now.saturating_sub(h.requested_ms)),
             esc(&h.channel),
             esc(&h.user),
             conversation_href(&h.channel, &h.user),
