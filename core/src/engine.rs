@@ -368,14 +368,6 @@ impl Engine {
         inbound: Inbound,
         caps: &crate::message::Capabilities,
     ) -> Result<Option<Outcome>> {
-        if self
-            .inner
-            .store
-            .is_seen(&inbound.channel, &inbound.message_id)
-            .await?
-        {
-            return Ok(None);
-        }
         let delivery = Delivery {
             budget: caps.budget,
             accept: Accept::Now(unix_ms(SystemTime::now())),
@@ -393,8 +385,27 @@ impl Engine {
         let _in_order = lock.lock().await;
         let started = Instant::now();
         let active = self.active();
-        for _ in 0..MAX_CAS_RETRIES {
-            let session = self.inner.store.session(&key).await?.unwrap_or_default();
+        for attempt in 0..MAX_CAS_RETRIES {
+            // A message straight from a provider may be its retry: checked
+            // in the same read as the session, under the conversation lock.
+            let session = match &delivery {
+                Some(Delivery {
+                    accept: Accept::Now(_),
+                    ..
+                }) if attempt == 0 => {
+                    match self
+                        .inner
+                        .store
+                        .session_if_unseen(&key, &inbound.message_id)
+                        .await?
+                    {
+                        Some(session) => session,
+                        None => return Ok(None),
+                    }
+                }
+                _ => self.inner.store.session(&key).await?,
+            }
+            .unwrap_or_default();
             let mut turn = Turn::new(self, &active, key.clone(), session, &inbound);
             turn.budget = delivery.as_ref().and_then(|d| d.budget);
             turn.run().await?;

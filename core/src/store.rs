@@ -554,6 +554,20 @@ pub trait Store: Send + Sync + 'static {
     /// Whether `channel` already accepted a message with provider id `message_id`.
     async fn is_seen(&self, channel: &str, message_id: &str) -> Result<bool>;
 
+    /// The session of `key`, unless its channel already accepted a message
+    /// with provider id `message_id` (then `None`): the two reads answering
+    /// a message starts with. Backends that can should read both at once.
+    async fn session_if_unseen(
+        &self,
+        key: &SessionKey,
+        message_id: &str,
+    ) -> Result<Option<Option<Session>>> {
+        if self.is_seen(&key.channel, message_id).await? {
+            return Ok(None);
+        }
+        self.session(key).await.map(Some)
+    }
+
     /// Inbox items not yet answered, with their ids, oldest first.
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>>;
 

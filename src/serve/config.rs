@@ -351,6 +351,36 @@ impl Config {
                 );
             }
         }
+        let c = &self.channels;
+        let addresses = [
+            (
+                "channels.whatsapp",
+                "api_base",
+                c.whatsapp.as_ref().map(|w| &w.api_base),
+            ),
+            (
+                "channels.telegram",
+                "api_url",
+                c.telegram.as_ref().map(|t| &t.api_url),
+            ),
+            (
+                "channels.twilio",
+                "api_base",
+                c.twilio.as_ref().map(|t| &t.api_base),
+            ),
+            (
+                "channels.android_sms",
+                "url",
+                c.android_sms.as_ref().map(|a| &a.url),
+            ),
+        ];
+        for (section, key, value) in addresses {
+            if let Some(url) = value
+                && !reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                bail!("[{section}] {key} must be an http:// or https:// URL, not `{url}`");
+            }
+        }
         if self.channels.twilio.is_some() && self.server.public_url.is_none() {
             bail!(
                 "[channels.twilio] needs [server] public_url: Twilio signs the public URL of the webhook"
@@ -532,6 +562,14 @@ mod tests {
                 "needs [server] public_url",
             ),
             ("[server\n", "not valid TOML"),
+            (
+                "[channels.whatsapp]\nphone_number_id = \"1\"\naccess_token = \"t\"\napp_secret = \"s\"\nverify_token = \"v\"\napi_base = \"graph.facebook.com/v23.0\"",
+                "[channels.whatsapp] api_base must be an http:// or https:// URL",
+            ),
+            (
+                "[channels.android_sms]\nusername = \"u\"\npassword = \"p\"\nsigning_key = \"k\"\nurl = \"ftp://192.168.1.5:8080\"",
+                "[channels.android_sms] url must be an http:// or https:// URL",
+            ),
         ];
         for (text, want) in cases {
             let e = format!("{:#}", Config::parse(text, &env).unwrap_err());

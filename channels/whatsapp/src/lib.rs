@@ -63,6 +63,9 @@ fn default_api_base() -> String {
 pub struct WhatsApp {
     config: WhatsAppConfig,
     http: reqwest::Client,
+    /// `{api_base}/{phone_number_id}/messages`, parsed once: `None` when
+    /// `api_base` is not a URL (every send then fails with that reason).
+    endpoint: Option<reqwest::Url>,
 }
 
 impl std::fmt::Debug for WhatsApp {
@@ -78,7 +81,17 @@ impl WhatsApp {
     /// The channel with `config`, sending with `http` (timeouts are the client's).
     #[must_use]
     pub fn new(config: WhatsAppConfig, http: reqwest::Client) -> Arc<Self> {
-        Arc::new(Self { config, http })
+        let endpoint = reqwest::Url::parse(&format!(
+            "{}/{}/messages",
+            config.api_base.trim_end_matches('/'),
+            config.phone_number_id
+        ))
+        .ok();
+        Arc::new(Self {
+            config,
+            http,
+            endpoint,
+        })
     }
 
     /// The `X-Hub-Signature-256` value Meta sends for `body`: `sha256=`
@@ -108,18 +121,16 @@ impl WhatsApp {
         mac.verify_slice(&sig).is_ok()
     }
 
-    fn endpoint(&self) -> String {
-        format!(
-            "{}/{}/messages",
-            self.config.api_base.trim_end_matches('/'),
-            self.config.phone_number_id
-        )
-    }
-
     async fn post(&self, body: &Value) -> Result<Sent, SendError> {
+        let Some(endpoint) = &self.endpoint else {
+            return Err(SendError::fatal(
+                "bad_api_base",
+                format!("api_base `{}` is not a URL", self.config.api_base),
+            ));
+        };
         let response = self
             .http
-            .post(self.endpoint())
+            .post(endpoint.clone())
             .bearer_auth(&self.config.access_token)
             .json(body)
             .send()
@@ -406,6 +417,24 @@ mod tests {
             },
             reqwest::Client::new(),
         )
+    }
+
+    #[tokio::test]
+    async fn an_api_base_that_is_not_a_url_fails_every_send_for_good() {
+        let wa = WhatsApp::new(
+            WhatsAppConfig {
+                api_base: "graph.facebook.com/v23.0".into(),
+                ..wa().config.clone()
+            },
+            reqwest::Client::new(),
+        );
+        let e = wa
+            .send("6281311112222", &Outgoing::Text("halo".into()))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SendError::Final { .. }), "{e}");
+        assert_eq!(e.reason(), "bad_api_base");
+        assert!(e.to_string().contains("graph.facebook.com/v23.0"), "{e}");
     }
 
     #[test]

@@ -159,17 +159,21 @@ impl GroupWriter for RedbWriter {
             Err(e) => return fail(db_err(e).to_string()),
         };
         let mut done = Vec::with_capacity(jobs.len());
+        let mut tables = Tables::new(&tx);
         for job in jobs {
-            match apply_job(&tx, job) {
+            match tables.apply(job) {
                 Ok(d) => done.push(Ok(d)),
                 // A half-applied job must not be committed with the others:
                 // abort the transaction; every caller sees the error and retries.
                 Err(e) => {
+                    drop(tables);
                     drop(tx.abort());
                     return fail(e.to_string());
                 }
             }
         }
+        // Tables borrow the transaction: closed before it commits.
+        drop(tables);
         match tx.commit() {
             Ok(()) => done,
             Err(e) => fail(db_err(e).to_string()),
@@ -177,237 +181,295 @@ impl GroupWriter for RedbWriter {
     }
 }
 
-fn apply_job(tx: &redb::WriteTransaction, job: &Job) -> Result<Done> {
-    match job {
-        Job::Commit(changes) => apply_changes(tx, changes).map(Done::Saved),
-        Job::Next(name) => {
-            let mut t = tx.open_table(SEQUENCES).map_err(db_err)?;
-            let next = t
-                .get(name.as_str())
-                .map_err(db_err)?
-                .map_or(0, |v| v.value())
-                + 1;
-            t.insert(name.as_str(), next).map_err(db_err)?;
-            Ok(Done::Number(next))
-        }
-        Job::Outbox(updates) => {
-            for u in updates {
-                apply_outbox_update(tx, u)?;
-            }
-            Ok(Done::Acked)
-        }
-        Job::Accept(items) => {
-            let mut seen = tx.open_table(SEEN).map_err(db_err)?;
-            let mut ids = Vec::with_capacity(items.len());
-            let mut fresh = Vec::new();
-            for item in items {
-                let key = item.dedup_key();
-                if seen.get(key.as_str()).map_err(db_err)?.is_some() {
-                    ids.push(None);
-                    continue;
-                }
-                seen.insert(key.as_str(), item.received_ms)
-                    .map_err(db_err)?;
-                fresh.push(ids.len());
-                ids.push(Some(0));
-            }
-            drop(seen);
-            let encoded = fresh
-                .iter()
-                .map(|&i| encode(&items[i]))
-                .collect::<Result<Vec<_>>>()?;
-            for (slot, id) in fresh.iter().zip(append(tx, INBOX, "inbox", encoded)?) {
-                ids[*slot] = Some(id);
-            }
-            Ok(Done::Accepted(ids))
-        }
-        Job::Forget(before) => {
-            let mut seen = tx.open_table(SEEN).map_err(db_err)?;
-            let mut removed = seen
-                .extract_if(|_, at| at < *before)
-                .map_err(db_err)?
-                .count();
-            let mut deliveries = tx.open_table(DELIVERIES).map_err(db_err)?;
-            let mut old = Vec::new();
-            for item in deliveries.iter().map_err(db_err)? {
-                let (k, v) = item.map_err(db_err)?;
-                if decode::<Delivery>(v.value())?.time_ms < *before {
-                    old.push(k.value().to_owned());
-                }
-            }
-            for k in &old {
-                deliveries.remove(k.as_str()).map_err(db_err)?;
-            }
-            removed += old.len();
-            Ok(Done::Number(removed as u64))
-        }
-    }
+type Table<'tx, K, V> = redb::Table<'tx, K, V>;
+type Records<'tx> = Table<'tx, u64, &'static [u8]>;
+type Named<'tx> = Table<'tx, &'static str, &'static [u8]>;
+
+/// The tables of one group's transaction, each opened on first use and kept
+/// open until the group commits: opening and closing a redb table for every
+/// job cost more than most jobs' own inserts.
+struct Tables<'tx> {
+    tx: &'tx redb::WriteTransaction,
+    sessions: Option<Named<'tx>>,
+    tickets: Option<Named<'tx>>,
+    handoffs: Option<Named<'tx>>,
+    deliveries: Option<Named<'tx>>,
+    transcript: Option<Records<'tx>>,
+    outbox: Option<Records<'tx>>,
+    inbox: Option<Records<'tx>>,
+    dead: Option<Records<'tx>>,
+    counters: Option<Table<'tx, &'static str, i64>>,
+    sequences: Option<Table<'tx, &'static str, u64>>,
+    seen: Option<Table<'tx, &'static str, u64>>,
 }
 
-/// Appends `values` under fresh ids of sequence `seq`; returns the ids.
+/// The table in `slot`, opened from `tx` the first time.
+fn open<'s, 'tx, K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &'tx redb::WriteTransaction,
+    slot: &'s mut Option<Table<'tx, K, V>>,
+    def: TableDefinition<K, V>,
+) -> Result<&'s mut Table<'tx, K, V>> {
+    let table = match slot.take() {
+        Some(t) => t,
+        None => tx.open_table(def).map_err(db_err)?,
+    };
+    Ok(slot.insert(table))
+}
+
+/// Appends `values` to `table` under fresh ids of sequence `seq`; returns
+/// the ids.
 fn append(
-    tx: &redb::WriteTransaction,
-    def: TableDefinition<u64, &[u8]>,
+    sequences: &mut Table<'_, &'static str, u64>,
+    table: &mut Records<'_>,
     seq: &str,
     values: Vec<Vec<u8>>,
 ) -> Result<Vec<u64>> {
     if values.is_empty() {
         return Ok(Vec::new());
     }
-    let mut seqs = tx.open_table(SEQUENCES).map_err(db_err)?;
-    let mut next = seqs.get(seq).map_err(db_err)?.map_or(0, |v| v.value());
-    let mut t = tx.open_table(def).map_err(db_err)?;
+    let mut next = sequences.get(seq).map_err(db_err)?.map_or(0, |v| v.value());
     let mut ids = Vec::with_capacity(values.len());
     for v in values {
         next += 1;
-        t.insert(next, v.as_slice()).map_err(db_err)?;
+        table.insert(next, v.as_slice()).map_err(db_err)?;
         ids.push(next);
     }
-    seqs.insert(seq, next).map_err(db_err)?;
+    sequences.insert(seq, next).map_err(db_err)?;
     Ok(ids)
 }
 
-fn apply_outbox_update(tx: &redb::WriteTransaction, u: &OutboxUpdate) -> Result<()> {
-    let mut outbox = tx.open_table(OUTBOX).map_err(db_err)?;
-    match u {
-        OutboxUpdate::Sent { id, .. } => {
-            let Some(v) = outbox.remove(id).map_err(db_err)? else {
-                return Ok(());
-            };
-            let m: OutboxMessage = decode(v.value())?;
-            if let Some(d) = u.delivery(&m) {
-                let mut t = tx.open_table(DELIVERIES).map_err(db_err)?;
-                t.insert(
-                    Delivery::key(&d.channel, &d.provider_id).as_str(),
-                    encode(&d)?.as_slice(),
-                )
-                .map_err(db_err)?;
-            }
-        }
-        OutboxUpdate::Retry { id, .. } => {
-            let Some(v) = outbox.get(id).map_err(db_err)? else {
-                return Ok(());
-            };
-            let mut m: OutboxMessage = decode(v.value())?;
-            drop(v);
-            u.retry(&mut m);
-            outbox.insert(id, encode(&m)?.as_slice()).map_err(db_err)?;
-        }
-        OutboxUpdate::Dead { id, .. } => {
-            let Some(v) = outbox.remove(id).map_err(db_err)? else {
-                return Ok(());
-            };
-            let message: OutboxMessage = decode(v.value())?;
-            drop(v);
-            drop(outbox);
-            if let Some(dead) = u.dead_letter(message) {
-                append(tx, DEAD, "dead_letters", vec![encode(&dead)?])?;
-            }
-        }
-        OutboxUpdate::Status {
-            channel,
-            provider_id,
-            ..
-        } => {
-            let mut t = tx.open_table(DELIVERIES).map_err(db_err)?;
-            let key = Delivery::key(channel, provider_id);
-            let Some(v) = t.get(key.as_str()).map_err(db_err)? else {
-                return Ok(());
-            };
-            let mut d: Delivery = decode(v.value())?;
-            drop(v);
-            u.status(&mut d);
-            t.insert(key.as_str(), encode(&d)?.as_slice())
-                .map_err(db_err)?;
-        }
-    }
-    Ok(())
+/// Only the version of a stored session: what compare-and-swap needs,
+/// without decoding the rest.
+#[derive(serde::Deserialize)]
+struct Versioned {
+    #[serde(default)]
+    version: u64,
 }
 
-/// Whether the stored session's version is the one `c` was computed from.
-fn session_matches(tx: &redb::WriteTransaction, c: &Changes) -> Result<bool> {
-    let Some((key, session)) = &c.session else {
-        return Ok(true);
-    };
-    let t = tx.open_table(SESSIONS).map_err(db_err)?;
-    let current = match t.get(key_of(key).as_str()).map_err(db_err)? {
-        Some(v) => decode::<Session>(v.value())?.version,
-        None => 0,
-    };
-    Ok(current == session.version)
-}
+impl<'tx> Tables<'tx> {
+    fn new(tx: &'tx redb::WriteTransaction) -> Self {
+        Self {
+            tx,
+            sessions: None,
+            tickets: None,
+            handoffs: None,
+            deliveries: None,
+            transcript: None,
+            outbox: None,
+            inbox: None,
+            dead: None,
+            counters: None,
+            sequences: None,
+            seen: None,
+        }
+    }
 
-/// One change set: checks the session version first, so that a conflict
-/// writes nothing at all.
-fn apply_changes(tx: &redb::WriteTransaction, c: &Changes) -> Result<SaveOutcome> {
-    if let Some((key, at)) = &c.seen {
-        let mut seen = tx.open_table(SEEN).map_err(db_err)?;
-        if seen.get(key.as_str()).map_err(db_err)?.is_some() {
-            return Ok(SaveOutcome::Duplicate);
+    fn apply(&mut self, job: &Job) -> Result<Done> {
+        match job {
+            Job::Commit(changes) => self.changes(changes).map(Done::Saved),
+            Job::Next(name) => {
+                let t = open(self.tx, &mut self.sequences, SEQUENCES)?;
+                let next = t
+                    .get(name.as_str())
+                    .map_err(db_err)?
+                    .map_or(0, |v| v.value())
+                    + 1;
+                t.insert(name.as_str(), next).map_err(db_err)?;
+                Ok(Done::Number(next))
+            }
+            Job::Outbox(updates) => {
+                for u in updates {
+                    self.outbox_update(u)?;
+                }
+                Ok(Done::Acked)
+            }
+            Job::Accept(items) => self.accept(items),
+            Job::Forget(before) => self.forget(*before),
         }
-        // Written now and undone with the rest if the session conflicts.
-        if !session_matches(tx, c)? {
-            return Ok(SaveOutcome::Conflict);
-        }
-        seen.insert(key.as_str(), *at).map_err(db_err)?;
     }
-    let mut version = 0;
-    if let Some((key, session)) = &c.session {
-        let mut t = tx.open_table(SESSIONS).map_err(db_err)?;
-        let k = key_of(key);
-        let current = match t.get(k.as_str()).map_err(db_err)? {
-            Some(v) => decode::<Session>(v.value())?.version,
-            None => 0,
-        };
-        if current != session.version {
-            return Ok(SaveOutcome::Conflict);
+
+    fn accept(&mut self, items: &[InboxItem]) -> Result<Done> {
+        let seen = open(self.tx, &mut self.seen, SEEN)?;
+        let mut ids = Vec::with_capacity(items.len());
+        let mut fresh = Vec::new();
+        for item in items {
+            let key = item.dedup_key();
+            if seen.get(key.as_str()).map_err(db_err)?.is_some() {
+                ids.push(None);
+                continue;
+            }
+            seen.insert(key.as_str(), item.received_ms)
+                .map_err(db_err)?;
+            fresh.push(ids.len());
+            ids.push(Some(0));
         }
-        version = current + 1;
-        let mut stored = session.clone();
-        stored.version = version;
-        t.insert(k.as_str(), encode(&stored)?.as_slice())
-            .map_err(db_err)?;
+        let encoded = fresh
+            .iter()
+            .map(|&i| encode(&items[i]))
+            .collect::<Result<Vec<_>>>()?;
+        let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
+        let inbox = open(self.tx, &mut self.inbox, INBOX)?;
+        for (slot, id) in fresh
+            .iter()
+            .zip(append(sequences, inbox, "inbox", encoded)?)
+        {
+            ids[*slot] = Some(id);
+        }
+        Ok(Done::Accepted(ids))
     }
-    append(
-        tx,
-        TRANSCRIPT,
-        "transcript",
-        c.transcript.iter().map(encode).collect::<Result<_>>()?,
-    )?;
-    if !c.tickets.is_empty() {
-        let mut t = tx.open_table(TICKETS).map_err(db_err)?;
-        for ticket in &c.tickets {
-            t.insert(ticket.id.as_str(), encode(ticket)?.as_slice())
+
+    fn forget(&mut self, before: u64) -> Result<Done> {
+        let seen = open(self.tx, &mut self.seen, SEEN)?;
+        let mut removed = seen
+            .extract_if(|_, at| at < before)
+            .map_err(db_err)?
+            .count();
+        let deliveries = open(self.tx, &mut self.deliveries, DELIVERIES)?;
+        let mut old = Vec::new();
+        for item in deliveries.iter().map_err(db_err)? {
+            let (k, v) = item.map_err(db_err)?;
+            if decode::<Delivery>(v.value())?.time_ms < before {
+                old.push(k.value().to_owned());
+            }
+        }
+        for k in &old {
+            deliveries.remove(k.as_str()).map_err(db_err)?;
+        }
+        removed += old.len();
+        Ok(Done::Number(removed as u64))
+    }
+
+    fn outbox_update(&mut self, u: &OutboxUpdate) -> Result<()> {
+        let outbox = open(self.tx, &mut self.outbox, OUTBOX)?;
+        match u {
+            OutboxUpdate::Sent { id, .. } => {
+                let Some(v) = outbox.remove(id).map_err(db_err)? else {
+                    return Ok(());
+                };
+                let m: OutboxMessage = decode(v.value())?;
+                drop(v);
+                if let Some(d) = u.delivery(&m) {
+                    open(self.tx, &mut self.deliveries, DELIVERIES)?
+                        .insert(
+                            Delivery::key(&d.channel, &d.provider_id).as_str(),
+                            encode(&d)?.as_slice(),
+                        )
+                        .map_err(db_err)?;
+                }
+            }
+            OutboxUpdate::Retry { id, .. } => {
+                let Some(v) = outbox.get(id).map_err(db_err)? else {
+                    return Ok(());
+                };
+                let mut m: OutboxMessage = decode(v.value())?;
+                drop(v);
+                u.retry(&mut m);
+                outbox.insert(id, encode(&m)?.as_slice()).map_err(db_err)?;
+            }
+            OutboxUpdate::Dead { id, .. } => {
+                let Some(v) = outbox.remove(id).map_err(db_err)? else {
+                    return Ok(());
+                };
+                let message: OutboxMessage = decode(v.value())?;
+                drop(v);
+                if let Some(dead) = u.dead_letter(message) {
+                    let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
+                    let table = open(self.tx, &mut self.dead, DEAD)?;
+                    append(sequences, table, "dead_letters", vec![encode(&dead)?])?;
+                }
+            }
+            OutboxUpdate::Status {
+                channel,
+                provider_id,
+                ..
+            } => {
+                let t = open(self.tx, &mut self.deliveries, DELIVERIES)?;
+                let key = Delivery::key(channel, provider_id);
+                let Some(v) = t.get(key.as_str()).map_err(db_err)? else {
+                    return Ok(());
+                };
+                let mut d: Delivery = decode(v.value())?;
+                drop(v);
+                u.status(&mut d);
+                t.insert(key.as_str(), encode(&d)?.as_slice())
+                    .map_err(db_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One change set: checks for a duplicate and the session version
+    /// first, so that a duplicate or a conflict writes nothing at all.
+    fn changes(&mut self, c: &Changes) -> Result<SaveOutcome> {
+        if let Some((key, _)) = &c.seen {
+            let seen = open(self.tx, &mut self.seen, SEEN)?;
+            if seen.get(key.as_str()).map_err(db_err)?.is_some() {
+                return Ok(SaveOutcome::Duplicate);
+            }
+        }
+        let mut version = 0;
+        if let Some((key, session)) = &c.session {
+            let t = open(self.tx, &mut self.sessions, SESSIONS)?;
+            let k = key_of(key);
+            let current = match t.get(k.as_str()).map_err(db_err)? {
+                Some(v) => decode::<Versioned>(v.value())?.version,
+                None => 0,
+            };
+            if current != session.version {
+                return Ok(SaveOutcome::Conflict);
+            }
+            version = current + 1;
+            let mut stored = session.clone();
+            stored.version = version;
+            t.insert(k.as_str(), encode(&stored)?.as_slice())
                 .map_err(db_err)?;
         }
-    }
-    if !c.handoffs.is_empty() {
-        let mut t = tx.open_table(HANDOFFS).map_err(db_err)?;
-        for h in &c.handoffs {
-            t.insert(key_of(&h.key()).as_str(), encode(h)?.as_slice())
+        if let Some((key, at)) = &c.seen {
+            open(self.tx, &mut self.seen, SEEN)?
+                .insert(key.as_str(), *at)
                 .map_err(db_err)?;
         }
-    }
-    append(
-        tx,
-        OUTBOX,
-        "outbox",
-        c.outbox.iter().map(encode).collect::<Result<_>>()?,
-    )?;
-    if !c.inbox_done.is_empty() {
-        let mut t = tx.open_table(INBOX).map_err(db_err)?;
-        for id in &c.inbox_done {
-            t.remove(id).map_err(db_err)?;
+        if !c.transcript.is_empty() {
+            let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
+            let table = open(self.tx, &mut self.transcript, TRANSCRIPT)?;
+            let lines = c.transcript.iter().map(encode).collect::<Result<_>>()?;
+            append(sequences, table, "transcript", lines)?;
         }
-    }
-    if !c.counters.is_empty() {
-        let mut t = tx.open_table(COUNTERS).map_err(db_err)?;
-        for (k, delta) in &c.counters {
-            let v = t.get(k.as_str()).map_err(db_err)?.map_or(0, |v| v.value());
-            t.insert(k.as_str(), v + delta).map_err(db_err)?;
+        if !c.tickets.is_empty() {
+            let t = open(self.tx, &mut self.tickets, TICKETS)?;
+            for ticket in &c.tickets {
+                t.insert(ticket.id.as_str(), encode(ticket)?.as_slice())
+                    .map_err(db_err)?;
+            }
         }
+        if !c.handoffs.is_empty() {
+            let t = open(self.tx, &mut self.handoffs, HANDOFFS)?;
+            for h in &c.handoffs {
+                t.insert(key_of(&h.key()).as_str(), encode(h)?.as_slice())
+                    .map_err(db_err)?;
+            }
+        }
+        if !c.outbox.is_empty() {
+            let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
+            let table = open(self.tx, &mut self.outbox, OUTBOX)?;
+            let messages = c.outbox.iter().map(encode).collect::<Result<_>>()?;
+            append(sequences, table, "outbox", messages)?;
+        }
+        if !c.inbox_done.is_empty() {
+            let t = open(self.tx, &mut self.inbox, INBOX)?;
+            for id in &c.inbox_done {
+                t.remove(id).map_err(db_err)?;
+            }
+        }
+        if !c.counters.is_empty() {
+            let t = open(self.tx, &mut self.counters, COUNTERS)?;
+            for (k, delta) in &c.counters {
+                let v = t.get(k.as_str()).map_err(db_err)?.map_or(0, |v| v.value());
+                t.insert(k.as_str(), v + delta).map_err(db_err)?;
+            }
+        }
+        Ok(SaveOutcome::Saved(version))
     }
-    Ok(SaveOutcome::Saved(version))
 }
 
 fn all<K: redb::Key + 'static, T: DeserializeOwned>(
@@ -535,6 +597,28 @@ impl Store for RedbStore {
         self.read(move |tx| {
             let t = tx.open_table(SEEN).map_err(db_err)?;
             Ok(t.get(key.as_str()).map_err(db_err)?.is_some())
+        })
+        .await
+    }
+
+    async fn session_if_unseen(
+        &self,
+        key: &SessionKey,
+        message_id: &str,
+    ) -> Result<Option<Option<Session>>> {
+        let seen = super::dedup_key(&key.channel, message_id);
+        let k = key_of(key);
+        self.read(move |tx| {
+            let t = tx.open_table(SEEN).map_err(db_err)?;
+            if t.get(seen.as_str()).map_err(db_err)?.is_some() {
+                return Ok(None);
+            }
+            let t = tx.open_table(SESSIONS).map_err(db_err)?;
+            t.get(k.as_str())
+                .map_err(db_err)?
+                .map(|v| decode(v.value()))
+                .transpose()
+                .map(Some)
         })
         .await
     }

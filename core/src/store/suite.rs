@@ -309,6 +309,31 @@ async fn inbox_deduplicates_and_clears_with_the_answer(store: &impl Store) {
         !store.is_seen("whatsapp", "wamid.S").await.unwrap(),
         "a conflict records nothing"
     );
+    // The session and the provider id in one read: a seen id hides the
+    // session; an unseen one gives it (or none yet).
+    let key = SessionKey::new("whatsapp", "y");
+    let mut with_session = direct("wamid.Y");
+    with_session.session = Some((
+        key.clone(),
+        Session {
+            last_intent: Some("salam".into()),
+            ..Session::default()
+        },
+    ));
+    assert_eq!(
+        store.session_if_unseen(&key, "wamid.Y").await.unwrap(),
+        Some(None)
+    );
+    saved(store.commit(with_session).await.unwrap());
+    assert_eq!(store.session_if_unseen(&key, "wamid.Y").await.unwrap(), None);
+    let fresh = store
+        .session_if_unseen(&key, "wamid.Z")
+        .await
+        .unwrap()
+        .flatten()
+        .expect("the stored session");
+    assert_eq!(fresh.last_intent.as_deref(), Some("salam"));
+    assert_eq!(fresh.version, 1);
     // Forgetting old ids lets the same id in again (past the retention).
     assert_eq!(store.forget_seen(25).await.unwrap(), 2);
     assert!(store.accept(vec![inbox_item("wamid.1", 50)]).await.unwrap()[0].is_some());
