@@ -192,6 +192,11 @@ pub struct Capabilities {
     /// The most characters of one answer to send at once (SMS: a few
     /// segments); the rest waits until the citizen replies `LANJUT`.
     pub budget: Option<usize>,
+    /// How long after the citizen's last message the provider still takes a
+    /// free-form reply (WhatsApp: 24 hours); `None`: any time. Operators'
+    /// replies outside it are refused with the reason instead of failing at
+    /// the provider.
+    pub reply_window_ms: Option<u64>,
 }
 
 impl Capabilities {
@@ -205,6 +210,7 @@ impl Capabilities {
             max_list_rows: 0,
             max_text,
             budget: None,
+            reply_window_ms: None,
         }
     }
 
@@ -224,6 +230,8 @@ impl Capabilities {
             max_list_rows: 10,
             max_text: 4096,
             budget: None,
+            // The customer-service window: outside it only templates go out.
+            reply_window_ms: Some(24 * 3_600_000),
         }
     }
 
@@ -237,6 +245,7 @@ impl Capabilities {
             max_list_rows: 0,
             max_text: 4096,
             budget: None,
+            reply_window_ms: None,
         }
     }
 }

@@ -519,7 +519,10 @@ impl Pipeline {
         self.inner.stopped.notify_waiters();
     }
 
-    fn capabilities(&self, channel: &str) -> Capabilities {
+    /// What `channel` can show and take (a plain-text default for a
+    /// channel that is not configured).
+    #[must_use]
+    pub fn capabilities(&self, channel: &str) -> Capabilities {
         self.inner
             .channels
             .get(channel)

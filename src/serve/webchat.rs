@@ -159,6 +159,7 @@ impl Channel for WebChat {
             max_list_rows: 0,
             max_text: 4096,
             budget: None,
+            reply_window_ms: None,
         }
     }
 

@@ -325,7 +325,10 @@ async fn inbox_deduplicates_and_clears_with_the_answer(store: &impl Store) {
         Some(None)
     );
     saved(store.commit(with_session).await.unwrap());
-    assert_eq!(store.session_if_unseen(&key, "wamid.Y").await.unwrap(), None);
+    assert_eq!(
+        store.session_if_unseen(&key, "wamid.Y").await.unwrap(),
+        None
+    );
     let fresh = store
         .session_if_unseen(&key, "wamid.Z")
         .await

@@ -53,10 +53,14 @@ pub fn when(ms: u64, offset: i32) -> String {
 pub fn duration(ms: u64) -> String {
     let s = ms / 1000;
     let (d, h, m) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
-    if d > 0 {
+    if d > 0 && h > 0 {
         format!("{d} hari {h} jam")
-    } else if h > 0 {
+    } else if d > 0 {
+        format!("{d} hari")
+    } else if h > 0 && m > 0 {
         format!("{h} jam {m} menit")
+    } else if h > 0 {
+        format!("{h} jam")
     } else if m > 0 {
         format!("{m} menit")
     } else {
@@ -170,5 +174,7 @@ mod tests {
         assert_eq!(duration(5 * 60_000), "5 menit");
         assert_eq!(duration(3 * 3_600_000 + 5 * 60_000), "3 jam 5 menit");
         assert_eq!(duration(50 * 3_600_000), "2 hari 2 jam");
+        assert_eq!(duration(48 * 3_600_000 + 59 * 60_000), "2 hari");
+        assert_eq!(duration(3 * 3_600_000), "3 jam");
     }
 }

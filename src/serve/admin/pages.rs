@@ -24,8 +24,6 @@ use super::{Address, Admin, charts, cookie, refuse};
 const SETTLE: Duration = Duration::from_millis(150);
 /// How often live parts render again without a change (relative times move on).
 const REFRESH: Duration = Duration::from_secs(20);
-/// WhatsApp's customer-service window: free-form replies only within it.
-const WHATSAPP_WINDOW_MS: u64 = 24 * 3_600_000;
 /// How far back a conversation's transcript is shown.
 const TRANSCRIPT_DAYS: u64 = 30;
 /// Transcript lines shown on a conversation page.
@@ -260,10 +258,39 @@ pub(super) async fn logout(
 
 // ---------------------------------------------------------------- hand-offs
 
-fn window_closed(channel: &str, session: &Session, now: u64) -> bool {
-    channel == "whatsapp"
-        && session.last_seen_ms > 0
-        && now.saturating_sub(session.last_seen_ms) > WHATSAPP_WINDOW_MS
+/// The channel's reply window (WhatsApp: 24 hours since the citizen's last
+/// message), when it has one and it has closed for this conversation.
+fn closed_window(admin: &Admin, channel: &str, session: &Session, now: u64) -> Option<Window> {
+    let length_ms = admin.inner.pipeline.capabilities(channel).reply_window_ms?;
+    (session.last_seen_ms > 0 && now.saturating_sub(session.last_seen_ms) > length_ms).then(|| {
+        Window {
+            channel: channel_name(channel),
+            // Providers state windows in hours ("24 jam", not "1 hari").
+            length: if length_ms % 3_600_000 == 0 {
+                format!("{} jam", length_ms / 3_600_000)
+            } else {
+                duration(length_ms)
+            },
+        }
+    })
+}
+
+/// A closed reply window, as operators read about it.
+struct Window {
+    /// `WhatsApp`.
+    channel: String,
+    /// `24 jam`.
+    length: String,
+}
+
+/// A channel's name as people write it.
+fn channel_name(channel: &str) -> String {
+    match channel {
+        "whatsapp" => "WhatsApp".to_owned(),
+        "telegram" => "Telegram".to_owned(),
+        "twilio" | "android_sms" | "android-sms" => "SMS".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 fn state_badge(state: &HandoffState, me: &str) -> String {
@@ -333,8 +360,13 @@ async fn queue_fragment(admin: &Admin, login: &Login) -> String {
     for h in &queue {
         let session = session_of(admin, &h.key()).await;
         let mut flags = state_badge(&h.state, &login.user);
-        if window_closed(&h.channel, &session, now) {
-            flags.push_str(r#" <span class="badge warn">Jendela 24 jam WhatsApp tertutup</span>"#);
+        if let Some(w) = closed_window(admin, &h.channel, &session, now) {
+            let _ = write!(
+                flags,
+                r#" <span class="badge warn">Jendela {} {} tertutup</span>"#,
+                w.length,
+                esc(&w.channel)
+            );
         }
         let name = session
             .profile_name
@@ -471,7 +503,7 @@ pub(super) async fn conversation(
     let session = session_of(&admin, &key).await;
     let handoff = open_handoff(&admin, &key).await;
     let now = now_ms();
-    let closed_window = window_closed(&key.channel, &session, now);
+    let window = closed_window(&admin, &key.channel, &session, now);
     let mut body = format!(
         r#"<div class="card"><p><b>Kanal:</b> {} · <b>Warga:</b> {}{} · <b>Terakhir menulis:</b> {}</p>"#,
         esc(&key.channel),
@@ -483,8 +515,13 @@ pub(super) async fn conversation(
             .unwrap_or_default(),
         when(session.last_seen_ms, admin.offset())
     );
-    if closed_window {
-        body.push_str(r#"<p class="error" id="jendela-tertutup">Jendela 24 jam WhatsApp sudah tertutup: warga terakhir menulis lebih dari 24 jam lalu. WhatsApp tidak mengirim balasan bebas di luar jendela ini; balasan baru bisa dikirim setelah warga menulis lagi.</p>"#);
+    if let Some(w) = &window {
+        let _ = write!(
+            body,
+            r#"<p class="error" id="jendela-tertutup">Jendela {len} {ch} sudah tertutup: warga terakhir menulis lebih dari {len} lalu. {ch} tidak mengirim balasan bebas di luar jendela ini; balasan baru bisa dikirim setelah warga menulis lagi.</p>"#,
+            len = w.length,
+            ch = esc(&w.channel)
+        );
     }
     let hidden = format!(
         r#"{}<input type="hidden" name="kanal" value="{}"><input type="hidden" name="pengguna" value="{}">"#,
@@ -635,18 +672,22 @@ pub(super) async fn reply(
         );
     }
     let session = session_of(&admin, &key).await;
-    if window_closed(&key.channel, &session, now_ms()) {
+    if let Some(w) = closed_window(&admin, &key.channel, &session, now_ms()) {
         admin.audit(
             &login,
             &address,
             "balas_ditolak",
             &audit_target(&key),
-            "jendela 24 jam tertutup",
+            &format!("jendela {} tertutup", w.length),
         );
         return refuse(
             StatusCode::CONFLICT,
             "Balasan tidak dapat dikirim",
-            "Balasan tidak dikirim: warga terakhir menulis lebih dari 24 jam lalu, dan WhatsApp hanya meneruskan balasan bebas dalam 24 jam sejak pesan terakhir warga. Balasan dapat dikirim setelah warga menulis lagi; bila mendesak, hubungi warga lewat telepon.",
+            &format!(
+                "Balasan tidak dikirim: warga terakhir menulis lebih dari {len} lalu, dan {ch} hanya meneruskan balasan bebas dalam {len} sejak pesan terakhir warga. Balasan dapat dikirim setelah warga menulis lagi; bila mendesak, hubungi warga lewat telepon.",
+                len = w.length,
+                ch = w.channel
+            ),
             Some(&login),
         );
     }
