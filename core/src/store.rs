@@ -510,6 +510,26 @@ pub trait Store: Send + Sync + 'static {
     /// Transcript lines at or after `since_ms`, oldest first.
     async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>>;
 
+    /// The last `limit` transcript lines of one conversation at or after
+    /// `since_ms`, oldest first: what an operator's view of a conversation
+    /// shows. Backends with an index should not read other conversations.
+    async fn conversation(
+        &self,
+        key: &SessionKey,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<TranscriptEntry>> {
+        let mut lines: Vec<TranscriptEntry> = self
+            .transcript(since_ms)
+            .await?
+            .into_iter()
+            .filter(|l| l.channel == key.channel && l.user == key.user)
+            .collect();
+        let skip = lines.len().saturating_sub(limit);
+        lines.drain(..skip);
+        Ok(lines)
+    }
+
     /// Every counter.
     async fn counters(&self) -> Result<BTreeMap<String, i64>>;
 

@@ -106,6 +106,23 @@ impl Store for Watched {
         self.inner.is_seen(channel, message_id).await
     }
 
+    async fn session_if_unseen(
+        &self,
+        key: &SessionKey,
+        message_id: &str,
+    ) -> Result<Option<Option<Session>>> {
+        self.inner.session_if_unseen(key, message_id).await
+    }
+
+    async fn conversation(
+        &self,
+        key: &SessionKey,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<TranscriptEntry>> {
+        self.inner.conversation(key, since_ms, limit).await
+    }
+
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {
         self.inner.inbox().await
     }

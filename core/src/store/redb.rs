@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -35,6 +35,8 @@ const INBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("inbox");
 const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen");
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
 const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
+/// Transcript ids by conversation: `channel␟user␟<id, 20 digits>` → id.
+const TRANSCRIPT_INDEX: TableDefinition<&str, u64> = TableDefinition::new("transcript_index");
 
 /// The file name inside the data folder.
 pub const FILE_NAME: &str = "layan.redb";
@@ -100,6 +102,7 @@ impl RedbStore {
             tx.open_table(SEEN).map_err(db_err)?;
             tx.open_table(DEAD).map_err(db_err)?;
             tx.open_table(DELIVERIES).map_err(db_err)?;
+            index_transcript(&tx)?;
         }
         tx.commit().map_err(db_err)?;
         let db = Arc::new(db);
@@ -142,6 +145,33 @@ pub(crate) fn claim_folder(dir: &Path, backend: &str) -> Result<()> {
             source,
         }),
     }
+}
+
+/// The index key of transcript line `id` of conversation `channel`/`user`.
+fn index_key(channel: &str, user: &str, id: u64) -> String {
+    format!("{channel}\u{1f}{user}\u{1f}{id:020}")
+}
+
+/// Builds the per-conversation transcript index when the transcript has
+/// lines and the index has none: a data folder written before the index
+/// existed gets it on its first open.
+fn index_transcript(tx: &redb::WriteTransaction) -> Result<()> {
+    let mut index = tx.open_table(TRANSCRIPT_INDEX).map_err(db_err)?;
+    if !index.is_empty().map_err(db_err)? {
+        return Ok(());
+    }
+    let transcript = tx.open_table(TRANSCRIPT).map_err(db_err)?;
+    for item in transcript.iter().map_err(db_err)? {
+        let (id, v) = item.map_err(db_err)?;
+        let line: TranscriptEntry = decode(v.value())?;
+        index
+            .insert(
+                index_key(&line.channel, &line.user, id.value()).as_str(),
+                id.value(),
+            )
+            .map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// Applies a group in one write transaction and one durable commit.
@@ -195,6 +225,7 @@ struct Tables<'tx> {
     handoffs: Option<Named<'tx>>,
     deliveries: Option<Named<'tx>>,
     transcript: Option<Records<'tx>>,
+    transcript_index: Option<Table<'tx, &'static str, u64>>,
     outbox: Option<Records<'tx>>,
     inbox: Option<Records<'tx>>,
     dead: Option<Records<'tx>>,
@@ -255,6 +286,7 @@ impl<'tx> Tables<'tx> {
             handoffs: None,
             deliveries: None,
             transcript: None,
+            transcript_index: None,
             outbox: None,
             inbox: None,
             dead: None,
@@ -433,7 +465,13 @@ impl<'tx> Tables<'tx> {
             let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
             let table = open(self.tx, &mut self.transcript, TRANSCRIPT)?;
             let lines = c.transcript.iter().map(encode).collect::<Result<_>>()?;
-            append(sequences, table, "transcript", lines)?;
+            let ids = append(sequences, table, "transcript", lines)?;
+            let index = open(self.tx, &mut self.transcript_index, TRANSCRIPT_INDEX)?;
+            for (line, id) in c.transcript.iter().zip(ids) {
+                index
+                    .insert(index_key(&line.channel, &line.user, id).as_str(), id)
+                    .map_err(db_err)?;
+            }
         }
         if !c.tickets.is_empty() {
             let t = open(self.tx, &mut self.tickets, TICKETS)?;
@@ -554,6 +592,42 @@ impl Store for RedbStore {
             .collect())
     }
 
+    async fn conversation(
+        &self,
+        key: &SessionKey,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<TranscriptEntry>> {
+        let from = index_key(&key.channel, &key.user, 0);
+        let to = index_key(&key.channel, &key.user, u64::MAX);
+        self.read(move |tx| {
+            let index = tx.open_table(TRANSCRIPT_INDEX).map_err(db_err)?;
+            let transcript = tx.open_table(TRANSCRIPT).map_err(db_err)?;
+            let mut lines = Vec::new();
+            // Newest first, until `limit` lines of the period are found.
+            for item in index
+                .range(from.as_str()..=to.as_str())
+                .map_err(db_err)?
+                .rev()
+            {
+                if lines.len() >= limit {
+                    break;
+                }
+                let (_, id) = item.map_err(db_err)?;
+                let Some(v) = transcript.get(id.value()).map_err(db_err)? else {
+                    continue;
+                };
+                let line: TranscriptEntry = decode(v.value())?;
+                if line.time_ms >= since_ms {
+                    lines.push(line);
+                }
+            }
+            lines.reverse();
+            Ok(lines)
+        })
+        .await
+    }
+
     async fn counters(&self) -> Result<BTreeMap<String, i64>> {
         self.read(|tx| {
             let t = tx.open_table(COUNTERS).map_err(db_err)?;
@@ -645,5 +719,51 @@ impl Store for RedbStore {
                 .transpose()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Direction;
+
+    /// A data folder written before the per-conversation index existed
+    /// gets the index on its first open.
+    #[tokio::test]
+    async fn an_older_data_folder_gets_the_conversation_index() {
+        let dir = tempfile::tempdir().unwrap();
+        claim_folder(dir.path(), "redb").unwrap();
+        {
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut t = tx.open_table(TRANSCRIPT).unwrap();
+                for (id, user) in [(1, "a"), (2, "b"), (3, "a")] {
+                    let line = TranscriptEntry {
+                        time_ms: id * 10,
+                        channel: "whatsapp".into(),
+                        user: user.into(),
+                        direction: Direction::In,
+                        text: format!("baris {id}"),
+                        intent: None,
+                        score: None,
+                        layer: None,
+                        latency_us: None,
+                        author: None,
+                    };
+                    t.insert(id, encode(&line).unwrap().as_slice()).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+        let store = RedbStore::open(dir.path()).unwrap();
+        let lines = store
+            .conversation(&SessionKey::new("whatsapp", "a"), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["baris 1", "baris 3"]
+        );
     }
 }

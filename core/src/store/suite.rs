@@ -19,6 +19,7 @@ pub async fn run<S: Store>(make: impl Fn() -> S) {
     tickets_round_trip(&make()).await;
     sequences_are_unique_under_concurrency(Arc::new(make())).await;
     counters_outbox_handoffs_transcript(&make()).await;
+    one_conversations_transcript(&make()).await;
     inbox_deduplicates_and_clears_with_the_answer(&make()).await;
     outbox_retries_dead_letters_and_statuses(&make()).await;
 }
@@ -213,6 +214,58 @@ async fn counters_outbox_handoffs_transcript(store: &impl Store) {
         store.handoffs().await.unwrap(),
         h,
         "one hand-off per conversation, replaced"
+    );
+}
+
+/// Lines of three conversations, interleaved over several commits; users
+/// `62812` and `628123` share a prefix, and `telegram` has the same user.
+async fn one_conversations_transcript(store: &impl Store) {
+    let said = |channel: &str, user: &str, text: &str, time_ms: u64| TranscriptEntry {
+        channel: channel.into(),
+        user: user.into(),
+        ..line(text, time_ms)
+    };
+    for t in 0..5_u64 {
+        let c = Changes {
+            transcript: vec![
+                said("whatsapp", "62812", &format!("a{t}"), 100 + t),
+                said("whatsapp", "628123", &format!("b{t}"), 100 + t),
+                said("telegram", "62812", &format!("c{t}"), 100 + t),
+            ],
+            ..Changes::default()
+        };
+        saved(store.commit(c).await.unwrap());
+    }
+    let texts = |lines: Vec<TranscriptEntry>| lines.into_iter().map(|l| l.text).collect::<Vec<_>>();
+    let key = SessionKey::new("whatsapp", "62812");
+    assert_eq!(
+        texts(store.conversation(&key, 0, 100).await.unwrap()),
+        ["a0", "a1", "a2", "a3", "a4"]
+    );
+    assert_eq!(
+        texts(store.conversation(&key, 0, 2).await.unwrap()),
+        ["a3", "a4"],
+        "the last lines, oldest first"
+    );
+    assert_eq!(
+        texts(store.conversation(&key, 103, 100).await.unwrap()),
+        ["a3", "a4"]
+    );
+    assert_eq!(
+        texts(
+            store
+                .conversation(&SessionKey::new("whatsapp", "628123"), 0, 1)
+                .await
+                .unwrap()
+        ),
+        ["b4"]
+    );
+    assert!(
+        store
+            .conversation(&SessionKey::new("whatsapp", "6281"), 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

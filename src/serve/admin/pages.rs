@@ -446,7 +446,12 @@ async fn open_handoff(admin: &Admin, key: &SessionKey) -> Option<Handoff> {
 
 async fn transcript_fragment(admin: &Admin, key: &SessionKey) -> String {
     let since = now_ms().saturating_sub(TRANSCRIPT_DAYS * 86_400_000);
-    let lines = match admin.engine().store().transcript(since).await {
+    let mine = match admin
+        .engine()
+        .store()
+        .conversation(key, since, TRANSCRIPT_LINES)
+        .await
+    {
         Ok(l) => l,
         Err(e) => {
             return format!(
@@ -455,14 +460,9 @@ async fn transcript_fragment(admin: &Admin, key: &SessionKey) -> String {
             );
         }
     };
-    let mine: Vec<_> = lines
-        .into_iter()
-        .filter(|l| l.channel == key.channel && l.user == key.user)
-        .collect();
-    let skip = mine.len().saturating_sub(TRANSCRIPT_LINES);
     let offset = admin.offset();
     let mut out = String::from(r#"<ol class="transcript">"#);
-    for l in &mine[skip..] {
+    for l in &mine {
         let (class, who) = match l.direction {
             Direction::In => ("in", "Warga".to_owned()),
             Direction::Out => (
