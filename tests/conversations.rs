@@ -386,3 +386,56 @@ async fn a_photo_sent_as_the_question_is_described_in_the_queue() {
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].question, "[image] timbangan ini");
 }
+
+/// Only the operator holding a conversation answers or closes it, whatever
+/// screen they act from: the engine refuses the others, naming the holder.
+#[tokio::test]
+async fn only_the_operator_holding_a_conversation_answers_or_closes_it() {
+    let engine = Engine::builder()
+        .pack(layan::bundled::pack().unwrap())
+        .build()
+        .unwrap();
+    say(&engine, "warga", "#tanya kapan pasar murah?").await;
+    let key = SessionKey::new("test", "warga");
+    let holder = |r: layan::Result<()>| match r {
+        Err(layan::Error::NotHolder { holder }) => holder,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(
+        holder(engine.operator_reply(&key, "budi", "halo").await),
+        None
+    );
+    engine.take_handoff(&key, "sari").await.unwrap();
+    assert_eq!(
+        holder(engine.operator_reply(&key, "budi", "halo").await),
+        Some("sari".to_owned())
+    );
+    assert_eq!(
+        holder(engine.close_handoff(&key, "budi").await),
+        Some("sari".to_owned())
+    );
+    engine
+        .operator_reply(&key, "sari", "Sabtu ini di Pasar Tebing Tinggi.")
+        .await
+        .unwrap();
+    // Taken over: the first holder can no longer act.
+    engine.take_handoff(&key, "ani").await.unwrap();
+    assert_eq!(
+        holder(engine.close_handoff(&key, "sari").await),
+        Some("ani".to_owned())
+    );
+    engine.close_handoff(&key, "ani").await.unwrap();
+    let answers: Vec<_> = engine
+        .store()
+        .transcript(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.direction == Direction::Out && l.author.as_deref() != Some("bot"))
+        .map(|l| (l.author.unwrap_or_default(), l.text))
+        .collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0].0, "sari");
+    assert_eq!(answers[1].0, "ani");
+    assert!(engine.handoff_queue().await.unwrap().is_empty());
+}

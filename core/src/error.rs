@@ -28,6 +28,15 @@ pub enum Error {
     /// The session store failed.
     #[error("session store: {0}")]
     Store(String),
+    /// An operator answered or closed a conversation they do not hold.
+    #[error("{}", match .holder {
+        Some(h) => format!("the conversation is held by {h}"),
+        None => "nobody has taken the conversation yet".to_owned(),
+    })]
+    NotHolder {
+        /// Who holds it (`None`: it waits for an operator).
+        holder: Option<String>,
+    },
     /// An evaluation data file is malformed.
     #[error("{path}:{line}: {message}")]
     Data {

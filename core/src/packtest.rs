@@ -14,7 +14,9 @@
 //!
 //! A turn sends (as the conversation's `user`, or the turn's own `user`) `say` (text), `payload` (a button), `location = [lat, lon]`
 //! or `photo = "media-id"`, after `after_minutes` on the clock, or performs
-//! an `operator` action (`take`, `reply`, `close`, `ticket_status`). It may
+//! an `operator` action (`take`, `reply`, `close`, `ticket_status`; as in
+//! the dashboard, only the operator who took a conversation replies in it
+//! or closes it: `name`, default `petugas`). It may
 //! expect: `intent`, `contains`, `not_contains`, `matches`, `slots` (form
 //! values after the turn), `ticket`, `handed_off`, `form_cancelled`,
 //! `silent`, `outbox_contains` (notifications queued for the citizen).

@@ -76,10 +76,19 @@ impl Engine {
     async fn with_session(
         &self,
         key: &SessionKey,
-        mut f: impl FnMut(&mut Session, &mut Changes) -> Result<()>,
+        f: impl FnMut(&mut Session, &mut Changes) -> Result<()>,
     ) -> Result<()> {
         let lock = self.conversation_lock(key);
         let _in_order = lock.lock().await;
+        self.save_session(key, f).await
+    }
+
+    /// [`Self::with_session`] for a caller that holds the conversation lock.
+    async fn save_session(
+        &self,
+        key: &SessionKey,
+        mut f: impl FnMut(&mut Session, &mut Changes) -> Result<()>,
+    ) -> Result<()> {
         for _ in 0..super::MAX_CAS_RETRIES {
             let mut session = self.inner.store.session(key).await?.unwrap_or_default();
             let mut changes = Changes::default();
@@ -144,10 +153,12 @@ impl Engine {
     /// # Errors
     /// No open hand-off for `key`, or the store fails.
     pub async fn take_handoff(&self, key: &SessionKey, operator: &str) -> Result<()> {
+        let lock = self.conversation_lock(key);
+        let _in_order = lock.lock().await;
         let mut handoff = self.open_handoff(key).await?;
         handoff.state = HandoffState::Taken(operator.to_owned());
         let now = unix_ms(self.now());
-        self.with_session(key, |s, c| {
+        self.save_session(key, |s, c| {
             s.handoff = Some(HandoffMode::Held(now));
             c.handoffs.push(handoff.clone());
             Ok(())
@@ -155,12 +166,30 @@ impl Engine {
         .await
     }
 
-    /// `operator` answers the citizen: queued in the outbox for the channel.
+    /// The open hand-off of `key` if `operator` holds it. Call with the
+    /// conversation lock held, so that nobody takes it over between this
+    /// check and the caller's commit.
+    async fn held_handoff(&self, key: &SessionKey, operator: &str) -> Result<Handoff> {
+        let handoff = self.open_handoff(key).await?;
+        match &handoff.state {
+            HandoffState::Taken(op) if op == operator => Ok(handoff),
+            HandoffState::Taken(op) => Err(Error::NotHolder {
+                holder: Some(op.clone()),
+            }),
+            _ => Err(Error::NotHolder { holder: None }),
+        }
+    }
+
+    /// `operator`, who holds the conversation, answers the citizen: queued
+    /// in the outbox for the channel.
     ///
     /// # Errors
-    /// No open hand-off for `key`, or the store fails.
+    /// No open hand-off for `key`, [`Error::NotHolder`] when `operator` has
+    /// not taken it (or another has since), or the store fails.
     pub async fn operator_reply(&self, key: &SessionKey, operator: &str, text: &str) -> Result<()> {
-        let mut handoff = self.open_handoff(key).await?;
+        let lock = self.conversation_lock(key);
+        let _in_order = lock.lock().await;
+        let mut handoff = self.held_handoff(key, operator).await?;
         let now = unix_ms(self.now());
         handoff.first_answer_ms.get_or_insert(now);
         let mut changes = Changes {
@@ -182,18 +211,22 @@ impl Engine {
         self.inner.store.commit(changes).await.map(|_| ())
     }
 
-    /// Closes the hand-off: the bot resumes and asks for a rating.
+    /// `operator`, who holds the conversation, closes the hand-off: the bot
+    /// resumes and asks for a rating.
     ///
     /// # Errors
-    /// No open hand-off for `key`, or the store fails.
+    /// No open hand-off for `key`, [`Error::NotHolder`] when `operator` has
+    /// not taken it (or another has since), or the store fails.
     pub async fn close_handoff(&self, key: &SessionKey, operator: &str) -> Result<()> {
-        let mut handoff = self.open_handoff(key).await?;
+        let lock = self.conversation_lock(key);
+        let _in_order = lock.lock().await;
+        let mut handoff = self.held_handoff(key, operator).await?;
         handoff.state = HandoffState::Closed;
         let now = unix_ms(self.now());
         let text =
             format!("Percakapan dengan petugas telah selesai. Terima kasih.\n\n{RATING_QUESTION}");
         let line = self.outbound(key, operator, &text, now);
-        self.with_session(key, |s, c| {
+        self.save_session(key, |s, c| {
             s.handoff = None;
             s.rating_for = Some("handoff".to_owned());
             s.menu = rating_buttons();

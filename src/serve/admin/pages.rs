@@ -623,6 +623,28 @@ pub(super) async fn take(
     back_to(&key)
 }
 
+/// The page for an operator's action the engine refused: another operator
+/// took the conversation over between the page's check and the action.
+fn engine_refusal(login: &Login, e: layan_core::Error) -> Response {
+    match e {
+        layan_core::Error::NotHolder { holder: Some(op) } => refuse(
+            StatusCode::FORBIDDEN,
+            "Bukan percakapan Anda",
+            &format!(
+                "Percakapan ini baru saja diambil alih oleh {op}. Balasan atau penutupan Anda tidak dikirim."
+            ),
+            Some(login),
+        ),
+        layan_core::Error::NotHolder { holder: None } => refuse(
+            StatusCode::CONFLICT,
+            "Ambil dulu",
+            "Ambil percakapan ini dulu sebelum membalas atau menutupnya.",
+            Some(login),
+        ),
+        e => internal(login, e),
+    }
+}
+
 /// The open hand-off of `key` if `login` holds it, or the page saying why not.
 async fn held_by(admin: &Admin, login: &Login, key: &SessionKey) -> Result<(), Response> {
     let Some(h) = open_handoff(admin, key).await else {
@@ -692,7 +714,7 @@ pub(super) async fn reply(
         );
     }
     if let Err(e) = admin.engine().operator_reply(&key, &login.user, text).await {
-        return internal(&login, e);
+        return engine_refusal(&login, e);
     }
     admin.inner.pipeline.wake();
     let detail: String = text.chars().take(200).collect();
@@ -711,7 +733,7 @@ pub(super) async fn close(
         return r;
     }
     if let Err(e) = admin.engine().close_handoff(&key, &login.user).await {
-        return internal(&login, e);
+        return engine_refusal(&login, e);
     }
     admin.inner.pipeline.wake();
     admin.audit(&login, &address, "tutup", &audit_target(&key), "");
