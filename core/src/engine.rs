@@ -385,25 +385,25 @@ impl Engine {
         let _in_order = lock.lock().await;
         let started = Instant::now();
         let active = self.active();
+        // A message straight from a provider may be its retry: checked in the
+        // same read as the session, under the conversation lock.
+        let from_provider = matches!(
+            delivery,
+            Some(Delivery {
+                accept: Accept::Now(_),
+                ..
+            })
+        );
         for attempt in 0..MAX_CAS_RETRIES {
-            // A message straight from a provider may be its retry: checked
-            // in the same read as the session, under the conversation lock.
-            let session = match &delivery {
-                Some(Delivery {
-                    accept: Accept::Now(_),
-                    ..
-                }) if attempt == 0 => {
-                    match self
-                        .inner
-                        .store
-                        .session_if_unseen(&key, &inbound.message_id)
-                        .await?
-                    {
-                        Some(session) => session,
-                        None => return Ok(None),
-                    }
-                }
-                _ => self.inner.store.session(&key).await?,
+            let store = &self.inner.store;
+            let session = if from_provider && attempt == 0 {
+                let Some(session) = store.session_if_unseen(&key, &inbound.message_id).await?
+                else {
+                    return Ok(None);
+                };
+                session
+            } else {
+                store.session(&key).await?
             }
             .unwrap_or_default();
             let mut turn = Turn::new(self, &active, key.clone(), session, &inbound);

@@ -28,6 +28,14 @@ pub enum Error {
     /// The session store failed.
     #[error("session store: {0}")]
     Store(String),
+    /// An operator acted in a conversation that is not handed off to people.
+    #[error("no open hand-off for {channel}/{user}")]
+    NotHandedOff {
+        /// The conversation's channel.
+        channel: String,
+        /// The citizen.
+        user: String,
+    },
     /// An operator answered or closed a conversation they do not hold.
     #[error("{}", match .holder {
         Some(h) => format!("the conversation is held by {h}"),

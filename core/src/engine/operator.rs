@@ -143,8 +143,9 @@ impl Engine {
             .await?
             .into_iter()
             .find(|h| h.key() == *key && h.state != HandoffState::Closed)
-            .ok_or_else(|| {
-                Error::Config(format!("no open hand-off for {}/{}", key.channel, key.user))
+            .ok_or_else(|| Error::NotHandedOff {
+                channel: key.channel.clone(),
+                user: key.user.clone(),
             })
     }
 
@@ -166,10 +167,13 @@ impl Engine {
         .await
     }
 
-    /// The open hand-off of `key` if `operator` holds it. Call with the
-    /// conversation lock held, so that nobody takes it over between this
-    /// check and the caller's commit.
-    async fn held_handoff(&self, key: &SessionKey, operator: &str) -> Result<Handoff> {
+    /// The open hand-off of `key` if `operator` holds it: the rule
+    /// [`Self::operator_reply`] and [`Self::close_handoff`] apply (again,
+    /// under the conversation lock) before they act.
+    ///
+    /// # Errors
+    /// [`Error::NotHandedOff`], [`Error::NotHolder`], or the store fails.
+    pub async fn held_handoff(&self, key: &SessionKey, operator: &str) -> Result<Handoff> {
         let handoff = self.open_handoff(key).await?;
         match &handoff.state {
             HandoffState::Taken(op) if op == operator => Ok(handoff),
@@ -184,7 +188,7 @@ impl Engine {
     /// in the outbox for the channel.
     ///
     /// # Errors
-    /// No open hand-off for `key`, [`Error::NotHolder`] when `operator` has
+    /// [`Error::NotHandedOff`], [`Error::NotHolder`] when `operator` has
     /// not taken it (or another has since), or the store fails.
     pub async fn operator_reply(&self, key: &SessionKey, operator: &str, text: &str) -> Result<()> {
         let lock = self.conversation_lock(key);
@@ -215,7 +219,7 @@ impl Engine {
     /// resumes and asks for a rating.
     ///
     /// # Errors
-    /// No open hand-off for `key`, [`Error::NotHolder`] when `operator` has
+    /// [`Error::NotHandedOff`], [`Error::NotHolder`] when `operator` has
     /// not taken it (or another has since), or the store fails.
     pub async fn close_handoff(&self, key: &SessionKey, operator: &str) -> Result<()> {
         let lock = self.conversation_lock(key);

@@ -286,9 +286,9 @@ struct Window {
 /// A channel's name as people write it.
 fn channel_name(channel: &str) -> String {
     match channel {
-        "whatsapp" => "WhatsApp".to_owned(),
-        "telegram" => "Telegram".to_owned(),
-        "twilio" | "android_sms" | "android-sms" => "SMS".to_owned(),
+        layan_whatsapp::NAME => "WhatsApp".to_owned(),
+        layan_telegram::NAME => "Telegram".to_owned(),
+        layan_sms::twilio::NAME | layan_sms::android::NAME => "SMS".to_owned(),
         other => other.to_owned(),
     }
 }
@@ -623,15 +623,22 @@ pub(super) async fn take(
     back_to(&key)
 }
 
-/// The page for an operator's action the engine refused: another operator
-/// took the conversation over between the page's check and the action.
+/// The page for an operator's action the engine refused: the conversation
+/// is not handed off, not taken, or held by someone else (who may have taken
+/// it over a moment ago).
 fn engine_refusal(login: &Login, e: layan_core::Error) -> Response {
     match e {
+        layan_core::Error::NotHandedOff { .. } => refuse(
+            StatusCode::NOT_FOUND,
+            "Tidak ditemukan",
+            "Percakapan ini tidak sedang diserahkan kepada petugas.",
+            Some(login),
+        ),
         layan_core::Error::NotHolder { holder: Some(op) } => refuse(
             StatusCode::FORBIDDEN,
             "Bukan percakapan Anda",
             &format!(
-                "Percakapan ini baru saja diambil alih oleh {op}. Balasan atau penutupan Anda tidak dikirim."
+                "Percakapan ini dipegang oleh {op}. Ambil alih dulu (admin) sebelum membalas atau menutupnya."
             ),
             Some(login),
         ),
@@ -645,35 +652,6 @@ fn engine_refusal(login: &Login, e: layan_core::Error) -> Response {
     }
 }
 
-/// The open hand-off of `key` if `login` holds it, or the page saying why not.
-async fn held_by(admin: &Admin, login: &Login, key: &SessionKey) -> Result<(), Response> {
-    let Some(h) = open_handoff(admin, key).await else {
-        return Err(refuse(
-            StatusCode::NOT_FOUND,
-            "Tidak ditemukan",
-            "Percakapan ini tidak sedang diserahkan kepada petugas.",
-            Some(login),
-        ));
-    };
-    match &h.state {
-        HandoffState::Taken(op) if op == &login.user => Ok(()),
-        HandoffState::Taken(op) => Err(refuse(
-            StatusCode::FORBIDDEN,
-            "Bukan percakapan Anda",
-            &format!(
-                "Percakapan ini dipegang oleh {op}. Ambil alih dulu (admin) sebelum membalas atau menutupnya."
-            ),
-            Some(login),
-        )),
-        _ => Err(refuse(
-            StatusCode::CONFLICT,
-            "Ambil dulu",
-            "Ambil percakapan ini dulu sebelum membalas atau menutupnya.",
-            Some(login),
-        )),
-    }
-}
-
 pub(super) async fn reply(
     State(admin): State<Admin>,
     Extension(login): Extension<Login>,
@@ -681,8 +659,10 @@ pub(super) async fn reply(
     Form(c): Form<Conversation>,
 ) -> Response {
     let key = c.key();
-    if let Err(r) = held_by(&admin, &login, &key).await {
-        return r;
+    // Checked ahead so that a refusal for the holder comes before one for
+    // the text or the window; the engine checks again as it answers.
+    if let Err(e) = admin.engine().held_handoff(&key, &login.user).await {
+        return engine_refusal(&login, e);
     }
     let text = c.teks.trim();
     if text.is_empty() {
@@ -729,9 +709,6 @@ pub(super) async fn close(
     Form(c): Form<Conversation>,
 ) -> Response {
     let key = c.key();
-    if let Err(r) = held_by(&admin, &login, &key).await {
-        return r;
-    }
     if let Err(e) = admin.engine().close_handoff(&key, &login.user).await {
         return engine_refusal(&login, e);
     }
