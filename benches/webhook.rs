@@ -1,13 +1,14 @@
 //! End-to-end webhook load on loopback: signed WhatsApp webhooks into
-//! `layan serve` (in process, durable redb store), parsed, persisted,
-//! answered, and delivered to a mock Graph API — against a bare axum
-//! handler that returns 200, measured in the same run with the same client.
+//! `layan serve` (in process, one per durable store backend: redb and the
+//! journal), parsed, persisted, answered, and delivered to a mock Graph API
+//! — against a bare axum handler that returns 200, measured in the same run
+//! with the same client.
 //!
-//! `cargo bench --bench webhook`. Criterion reports `webhook/layan` and
-//! `webhook/bare axum` in messages per second (compare their ratio); the
-//! run then prints the latency from webhook receipt to the mock receiving
-//! the reply at a steady 1,000 messages per second. Results go in
-//! `benches/RESULTS.md`.
+//! `cargo bench --bench webhook`. Criterion reports `webhook/layan (redb)`,
+//! `webhook/layan (journal)` and `webhook/bare axum` in messages per second
+//! (compare their ratios); the run then prints, per backend, the latency
+//! from webhook receipt to the mock receiving the reply at a steady 1,000
+//! messages per second. Results go in `benches/RESULTS.md`.
 
 // criterion's macros generate undocumented functions.
 #![allow(missing_docs)]
@@ -63,14 +64,17 @@ async fn listen(router: Router) -> String {
     url
 }
 
+/// The store backends measured, each behind its own `layan serve`.
+const BACKENDS: [&str; 2] = ["redb", "journal"];
+
 struct Rig {
-    layan: String,
+    /// A `layan serve` per backend, in the order of `BACKENDS`.
+    layans: Vec<String>,
     bare: String,
     seen: Arc<Seen>,
     http: reqwest::Client,
     next: AtomicU64,
-    _app: layan::serve::App,
-    _dir: tempfile::TempDir,
+    _apps: Vec<(layan::serve::App, tempfile::TempDir)>,
 }
 
 fn webhook(n: u64) -> (Vec<u8>, String) {
@@ -104,28 +108,34 @@ impl Rig {
             post(|_body: Bytes| async { StatusCode::OK }),
         ))
         .await;
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            r#"
-            [store]
-            path = "{store}"
-            [pack]
-            path = "{pack}"
-            [channels.whatsapp]
-            phone_number_id = "1234"
-            access_token = "t"
-            app_secret = "{APP_SECRET}"
-            verify_token = "v"
-            api_base = "{mock}/v23.0"
-            "#,
-            store = dir.path().join("data").display(),
-            pack = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo"),
-        );
-        let config = layan::serve::Config::parse(&text, &|_| None).unwrap();
-        let app = layan::serve::build(&config).await.unwrap();
-        let layan = listen(app.router.clone()).await;
+        let mut layans = Vec::new();
+        let mut apps = Vec::new();
+        for backend in BACKENDS {
+            let dir = tempfile::tempdir().unwrap();
+            let text = format!(
+                r#"
+                [store]
+                path = "{store}"
+                backend = "{backend}"
+                [pack]
+                path = "{pack}"
+                [channels.whatsapp]
+                phone_number_id = "1234"
+                access_token = "t"
+                app_secret = "{APP_SECRET}"
+                verify_token = "v"
+                api_base = "{mock}/v23.0"
+                "#,
+                store = dir.path().join("data").display(),
+                pack = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/echo"),
+            );
+            let config = layan::serve::Config::parse(&text, &|_| None).unwrap();
+            let app = layan::serve::build(&config).await.unwrap();
+            layans.push(listen(app.router.clone()).await);
+            apps.push((app, dir));
+        }
         Self {
-            layan,
+            layans,
             bare,
             seen,
             http: reqwest::Client::builder()
@@ -133,8 +143,7 @@ impl Rig {
                 .build()
                 .unwrap(),
             next: AtomicU64::new(0),
-            _app: app,
-            _dir: dir,
+            _apps: apps,
         }
     }
 
@@ -188,7 +197,7 @@ impl Rig {
 
     /// Messages at a steady `rate` per second for `seconds`; the latency
     /// from posting each webhook to the mock receiving its reply.
-    async fn steady(&self, rate: u64, seconds: u64) -> Vec<Duration> {
+    async fn steady(&self, layan: &str, rate: u64, seconds: u64) -> Vec<Duration> {
         let count = rate * seconds;
         let first = self.next.fetch_add(count, Ordering::AcqRel);
         let bodies: Vec<(Vec<u8>, String)> = (first..first + count).map(webhook).collect();
@@ -196,7 +205,7 @@ impl Rig {
         let sent_at: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
         let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let url = format!("{}/webhooks/whatsapp", self.layan);
+        let url = format!("{layan}/webhooks/whatsapp");
         let mut tasks = Vec::new();
         for (i, (body, signature)) in bodies.into_iter().enumerate() {
             tick.tick().await;
@@ -246,18 +255,20 @@ fn bench(c: &mut Criterion) {
             }
         });
     });
-    group.bench_function("layan", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let rig = &rig;
-            async move {
-                let target = rig.seen.replies.load(Ordering::Acquire) + iters as usize;
-                let start = Instant::now();
-                rig.post_many(&rig.layan, iters).await;
-                rig.wait_replies(target).await;
-                start.elapsed()
-            }
+    for (backend, layan) in BACKENDS.iter().zip(&rig.layans) {
+        group.bench_function(format!("layan ({backend})"), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let rig = &rig;
+                async move {
+                    let target = rig.seen.replies.load(Ordering::Acquire) + iters as usize;
+                    let start = Instant::now();
+                    rig.post_many(layan, iters).await;
+                    rig.wait_replies(target).await;
+                    start.elapsed()
+                }
+            });
         });
-    });
+    }
     group.finish();
 
     // `cargo bench` passes `--bench`; a `cargo test --benches` smoke run is short.
@@ -266,16 +277,18 @@ fn bench(c: &mut Criterion) {
     } else {
         1
     };
-    let mut lat = rt.block_on(rig.steady(1_000, seconds));
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    println!(
-        "webhook/latency at 1000 msg/s for {seconds} s ({} messages): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        lat.len(),
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        lat.last().unwrap().as_secs_f64() * 1e3,
-    );
+    for (backend, layan) in BACKENDS.iter().zip(&rig.layans) {
+        let mut lat = rt.block_on(rig.steady(layan, 1_000, seconds));
+        lat.sort();
+        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+        println!(
+            "webhook/latency ({backend}) at 1000 msg/s for {seconds} s ({} messages): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            lat.len(),
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+            lat.last().unwrap().as_secs_f64() * 1e3,
+        );
+    }
 }
 
 criterion_group!(benches, bench);

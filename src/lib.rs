@@ -32,6 +32,10 @@ pub enum Backend {
     Redb,
     /// sled: needs the `sled` cargo feature.
     Sled,
+    /// The journal: every table in memory, each change appended to a log
+    /// and synced before it is acknowledged; the fastest, for an office
+    /// whose history fits in memory.
+    Journal,
 }
 
 impl std::str::FromStr for Backend {
@@ -41,9 +45,27 @@ impl std::str::FromStr for Backend {
         match s {
             "redb" => Ok(Self::Redb),
             "sled" => Ok(Self::Sled),
-            other => Err(format!("unknown backend `{other}` (redb or sled)")),
+            "journal" => Ok(Self::Journal),
+            other => Err(format!("unknown backend `{other}` (redb, journal or sled)")),
         }
     }
+}
+
+/// The backend whose data folder `dir` is, if it holds Layan data.
+#[must_use]
+pub fn folder_backend(dir: &Path) -> Option<Backend> {
+    std::fs::read_to_string(dir.join(layan_core::store::BACKEND_MARKER))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The backend asked for; without one, the backend folder `dir` already
+/// holds (a data folder remembers its backend); for a new folder, redb.
+#[must_use]
+pub fn pick_backend(chosen: Option<Backend>, dir: &Path) -> Backend {
+    chosen.or_else(|| folder_backend(dir)).unwrap_or_default()
 }
 
 /// Opens the embedded store `backend` in folder `dir`.
@@ -54,6 +76,7 @@ impl std::str::FromStr for Backend {
 pub fn open_store(backend: Backend, dir: &Path) -> layan_core::Result<Arc<dyn layan_core::Store>> {
     match backend {
         Backend::Redb => Ok(Arc::new(layan_core::RedbStore::open(dir)?)),
+        Backend::Journal => Ok(Arc::new(layan_core::JournalStore::open(dir)?)),
         #[cfg(feature = "sled")]
         Backend::Sled => Ok(Arc::new(layan_core::SledStore::open(dir)?)),
         #[cfg(not(feature = "sled"))]

@@ -46,9 +46,10 @@ enum Command {
         /// The embedded store's folder: conversations, tickets and the transcript live here.
         #[arg(long, default_value = "data")]
         data: PathBuf,
-        /// The embedded store: redb (default) or sled (a build with `--features sled`).
-        #[arg(long, default_value = "redb")]
-        backend: layan::Backend,
+        /// The embedded store: redb, journal (everything in memory, faster) or sled (a build with
+        /// `--features sled`); by default the folder's own, or redb for a new folder.
+        #[arg(long)]
+        backend: Option<layan::Backend>,
         /// Print intent, layer and score under each reply.
         #[arg(long, short)]
         verbose: bool,
@@ -70,9 +71,9 @@ enum Command {
         /// The embedded store's folder.
         #[arg(long, default_value = "data")]
         data: PathBuf,
-        /// The embedded store: redb or sled.
-        #[arg(long, default_value = "redb")]
-        backend: layan::Backend,
+        /// The embedded store: redb, journal or sled; by default the folder's own.
+        #[arg(long)]
+        backend: Option<layan::Backend>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -82,9 +83,9 @@ enum Command {
         /// The embedded store's folder.
         #[arg(long, default_value = "data")]
         data: PathBuf,
-        /// The embedded store: redb or sled.
-        #[arg(long, default_value = "redb")]
-        backend: layan::Backend,
+        /// The embedded store: redb, journal or sled; by default the folder's own.
+        #[arg(long)]
+        backend: Option<layan::Backend>,
         /// csv or jsonl.
         #[arg(long, default_value = "jsonl")]
         format: ExportFormat,
@@ -239,7 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             verbose,
         } => {
             let pack = pack.load()?;
-            let store = layan::open_store(backend, &data)
+            let store = layan::open_store(layan::pick_backend(backend, &data), &data)
                 .with_context(|| format!("cannot open the store in {}", data.display()))?;
             let engine = Engine::builder().pack(pack).shared_store(store).build()?;
             let stdin = std::io::stdin();
@@ -478,14 +479,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// An engine over the store in `data` with the bundled pack, for reading.
-fn open_engine(backend: layan::Backend, data: &Path) -> anyhow::Result<Engine> {
+fn open_engine(backend: Option<layan::Backend>, data: &Path) -> anyhow::Result<Engine> {
     if !data.join(layan::store::BACKEND_MARKER).exists() {
         anyhow::bail!(
             "{} holds no Layan data (run `layan chat` or `layan serve` first, or give --data)",
             data.display()
         );
     }
-    let store = layan::open_store(backend, data)
+    let store = layan::open_store(layan::pick_backend(backend, data), data)
         .with_context(|| format!("cannot open the store in {}", data.display()))?;
     Ok(Engine::builder()
         .pack(layan::bundled::pack()?)

@@ -268,6 +268,13 @@ fn a_form_survives_sigkill_and_continues_after_restart_redb() {
     });
 }
 
+#[test]
+fn a_form_survives_sigkill_and_continues_after_restart_journal() {
+    sigkill_then_continue("journal", |dir| {
+        layan::open_store(layan::Backend::Journal, dir).unwrap()
+    });
+}
+
 #[cfg(feature = "sled")]
 #[test]
 fn a_form_survives_sigkill_and_continues_after_restart_sled() {
@@ -281,12 +288,57 @@ fn the_other_backends_folder_is_refused_by_the_cli() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("BACKEND"), "sled\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_layan"))
-        .args(["chat", "--data", data.path().to_str().unwrap()])
+        .args([
+            "chat",
+            "--data",
+            data.path().to_str().unwrap(),
+            "--backend",
+            "redb",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`sled` backend"));
+}
+
+#[test]
+fn a_folder_is_opened_with_its_own_backend_when_none_is_given() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let chat = |args: &[&str], line: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_layan"))
+            .args(["chat", "--data", d])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{line}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let first = chat(&["--backend", "journal"], "#aduan");
+    assert!(first.status.success());
+    // No --backend: the journal folder is read as a journal, and the open
+    // form is remembered.
+    let second = chat(&[], "Budi");
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(String::from_utf8_lossy(&second.stdout).contains("Nomor HP"));
+    let stats = Command::new(env!("CARGO_BIN_EXE_layan"))
+        .args(["stats", "--data", d, "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(v["messages_in"], 2);
+    // Asking for another backend is refused, naming the folder's.
+    let redb = chat(&["--backend", "redb"], "halo");
+    assert!(!redb.status.success());
+    assert!(String::from_utf8_lossy(&redb.stderr).contains("`journal` backend"));
 }
 
 fn sigkill_then_continue(backend: &str, open: impl Fn(&std::path::Path) -> Arc<dyn Store>) {

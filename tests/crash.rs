@@ -63,7 +63,11 @@ async fn deliver(http: &reqwest::Client, url: &str, body: Vec<u8>) {
 
 /// A `layan serve` config on a free loopback port, the echo pack and a
 /// WhatsApp channel pointing at `graph`; returns its folder, file and URL.
-fn config_for(graph: &Mock, delivery: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
+fn config_for(
+    graph: &Mock,
+    backend: &str,
+    delivery: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, String) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -80,6 +84,7 @@ fn config_for(graph: &Mock, delivery: &str) -> (tempfile::TempDir, std::path::Pa
             public_url = "{url}"
             [store]
             path = "data"
+            backend = "{backend}"
             [pack]
             path = "{pack}"
             [delivery]
@@ -109,9 +114,19 @@ fn replies_by_citizen(graph: &Mock) -> BTreeMap<String, Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_burst_loses_nothing_and_keeps_order() {
+    sigkill_mid_burst("redb").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_burst_loses_nothing_and_keeps_order_on_the_journal() {
+    sigkill_mid_burst("journal").await;
+}
+
+async fn sigkill_mid_burst(backend: &str) {
     let graph = Mock::start(|_, n| graph_ok(n)).await;
     let (_dir, config, url) = config_for(
         &graph,
+        backend,
         &format!(
             "backoff_base_ms = 20\nbackoff_max_ms = 200\nmax_concurrent_sends = {MAX_CONCURRENT_SENDS}"
         ),
@@ -191,7 +206,9 @@ async fn sigkill_mid_burst_loses_nothing_and_keeps_order() {
         duplicates += got.len() - once.len();
         assert_eq!(once, want, "{c}: every message answered, in order");
     }
-    eprintln!("killed after {at_kill} replies; {duplicates} sent twice after the restart");
+    eprintln!(
+        "{backend}: killed after {at_kill} replies; {duplicates} sent twice after the restart"
+    );
     assert!(
         duplicates <= MAX_CONCURRENT_SENDS,
         "{duplicates} replies sent twice; only sends in flight at the kill may repeat"
@@ -201,7 +218,7 @@ async fn sigkill_mid_burst_loses_nothing_and_keeps_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_gracefully_and_the_next_start_resumes() {
     let graph = Mock::start(|_, n| graph_ok(n)).await;
-    let (_dir, config, url) = config_for(&graph, "");
+    let (_dir, config, url) = config_for(&graph, "redb", "");
     let http = reqwest::Client::new();
     let mut child = spawn(&config);
     wait_healthy(&http, &url).await;

@@ -75,9 +75,9 @@ pub use session::{FormState, HandoffMode, SaveOutcome, Session, SessionKey};
 #[cfg(feature = "sled")]
 pub use store::SledStore;
 pub use store::{
-    Changes, DeadLetter, Delivery, Direction, Handoff, HandoffState, InboxItem, MemoryStore,
-    OutboxMessage, OutboxUpdate, RedbStore, StatusChange, Store, Ticket, TicketStatus,
-    TranscriptEntry,
+    Changes, DeadLetter, Delivery, Direction, Handoff, HandoffState, InboxItem, JournalOptions,
+    JournalStore, MemoryStore, OutboxMessage, OutboxUpdate, RedbStore, StatusChange, Store, Ticket,
+    TicketStatus, TranscriptEntry,
 };
 
 /// The names most programs need: `use layan_core::prelude::*;`.
@@ -98,6 +98,18 @@ mod tests {
         crate::store::suite::run(|| {
             let dir = tempfile::tempdir().unwrap();
             let store = crate::RedbStore::open(dir.path()).unwrap();
+            dirs.lock().unwrap().push(dir);
+            store
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn journal_store_passes_the_store_suite() {
+        let dirs = std::sync::Mutex::new(Vec::new());
+        crate::store::suite::run(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = crate::JournalStore::open(dir.path()).unwrap();
             dirs.lock().unwrap().push(dir);
             store
         })
@@ -128,6 +140,7 @@ mod tests {
         is::<super::Inbound>();
         is::<super::MemoryStore>();
         is::<super::RedbStore>();
+        is::<super::JournalStore>();
         is::<super::Error>();
     }
 }

@@ -9,6 +9,7 @@
 //! or none of them. A backend returns from `commit` only once the changes
 //! are durable.
 
+mod journal;
 mod memory;
 mod redb;
 #[cfg(feature = "sled")]
@@ -21,6 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::journal::{JournalOptions, JournalStore};
 pub use self::memory::MemoryStore;
 pub use self::redb::{BACKEND_MARKER, RedbStore};
 #[cfg(feature = "sled")]
@@ -291,7 +293,7 @@ pub fn dedup_key(channel: &str, message_id: &str) -> String {
 impl InboxItem {}
 
 /// What became of one delivery attempt of an outbox message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OutboxUpdate {
     /// The provider accepted it: removed from the outbox, remembered by the
     /// provider's id so that later delivery statuses find it.
@@ -450,7 +452,7 @@ impl Delivery {
 }
 
 /// Everything one message (or one operator action) changes, committed at once.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Changes {
     /// The session to save, with compare-and-swap on `session.version`.
     pub session: Option<(SessionKey, Session)>,

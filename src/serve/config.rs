@@ -174,26 +174,23 @@ pub struct StoreConfig {
     /// The data folder.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
-    /// `redb` (default) or `sled` (needs the `sled` feature).
-    #[serde(default = "default_backend")]
-    pub backend: String,
+    /// `redb`, `journal` or `sled` (needs the `sled` feature); by default
+    /// the backend the folder already holds, or redb for a new folder.
+    #[serde(default)]
+    pub backend: Option<String>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: default_store_path(),
-            backend: default_backend(),
+            backend: None,
         }
     }
 }
 
 fn default_store_path() -> PathBuf {
     PathBuf::from("data")
-}
-
-fn default_backend() -> String {
-    "redb".to_owned()
 }
 
 /// `[pack]`.
