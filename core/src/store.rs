@@ -509,6 +509,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every hand-off, by conversation.
     async fn handoffs(&self) -> Result<Vec<Handoff>>;
 
+    /// The hand-off of one conversation (the latest, open or closed).
+    /// Backends with a key lookup should not read the others.
+    async fn handoff(&self, key: &SessionKey) -> Result<Option<Handoff>> {
+        Ok(self.handoffs().await?.into_iter().find(|h| h.key() == *key))
+    }
+
     /// Transcript lines at or after `since_ms`, oldest first.
     async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>>;
 

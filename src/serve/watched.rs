@@ -68,6 +68,10 @@ impl Store for Watched {
         self.inner.handoffs().await
     }
 
+    async fn handoff(&self, key: &SessionKey) -> Result<Option<Handoff>> {
+        self.inner.handoff(key).await
+    }
+
     async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>> {
         self.inner.transcript(since_ms).await
     }

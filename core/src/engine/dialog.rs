@@ -448,8 +448,7 @@ impl Turn<'_> {
             return Ok(());
         }
         self.session.handoff = None;
-        let mine = self.engine.inner.store.handoffs().await?;
-        if let Some(mut h) = mine.into_iter().find(|h| h.key() == self.key) {
+        if let Some(mut h) = self.engine.inner.store.handoff(&self.key).await? {
             h.state = HandoffState::Closed;
             self.changes.handoffs.push(h);
         }

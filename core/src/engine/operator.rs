@@ -139,10 +139,9 @@ impl Engine {
     async fn open_handoff(&self, key: &SessionKey) -> Result<Handoff> {
         self.inner
             .store
-            .handoffs()
+            .handoff(key)
             .await?
-            .into_iter()
-            .find(|h| h.key() == *key && h.state != HandoffState::Closed)
+            .filter(|h| h.state != HandoffState::Closed)
             .ok_or_else(|| Error::NotHandedOff {
                 channel: key.channel.clone(),
                 user: key.user.clone(),

@@ -529,6 +529,10 @@ impl Store for JournalStore {
         Ok(self.live().data.handoffs())
     }
 
+    async fn handoff(&self, key: &SessionKey) -> Result<Option<Handoff>> {
+        Ok(self.live().data.handoff(key))
+    }
+
     async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>> {
         Ok(self.live().data.transcript(since_ms))
     }

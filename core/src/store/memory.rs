@@ -211,6 +211,10 @@ impl Data {
             .collect()
     }
 
+    pub(super) fn handoff(&self, key: &SessionKey) -> Option<Handoff> {
+        self.handoffs.get(key).cloned()
+    }
+
     pub(super) fn handoffs(&self) -> Vec<Handoff> {
         self.handoffs.values().cloned().collect()
     }
@@ -316,6 +320,10 @@ impl Store for MemoryStore {
 
     async fn handoffs(&self) -> Result<Vec<Handoff>> {
         Ok(self.data().handoffs())
+    }
+
+    async fn handoff(&self, key: &SessionKey) -> Result<Option<Handoff>> {
+        Ok(self.data().handoff(key))
     }
 
     async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>> {

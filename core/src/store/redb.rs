@@ -584,6 +584,18 @@ impl Store for RedbStore {
         self.read(|tx| all(tx, HANDOFFS)).await
     }
 
+    async fn handoff(&self, key: &SessionKey) -> Result<Option<Handoff>> {
+        let k = key_of(key);
+        self.read(move |tx| {
+            let t = tx.open_table(HANDOFFS).map_err(db_err)?;
+            t.get(k.as_str())
+                .map_err(db_err)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
     async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>> {
         let lines: Vec<TranscriptEntry> = self.read(|tx| all(tx, TRANSCRIPT)).await?;
         Ok(lines

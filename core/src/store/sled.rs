@@ -407,6 +407,18 @@ impl Store for SledStore {
         self.read(|t| all(&t[HANDOFFS])).await
     }
 
+    async fn handoff(&self, key: &SessionKey) -> Result<Option<Handoff>> {
+        let k = key_of(key);
+        self.read(move |t| {
+            t[HANDOFFS]
+                .get(k.as_bytes())
+                .map_err(db_err)?
+                .map(|v| decode(&v))
+                .transpose()
+        })
+        .await
+    }
+
     async fn transcript(&self, since_ms: u64) -> Result<Vec<TranscriptEntry>> {
         let lines: Vec<TranscriptEntry> = self.read(|t| all(&t[TRANSCRIPT])).await?;
         Ok(lines

@@ -215,6 +215,16 @@ async fn counters_outbox_handoffs_transcript(store: &impl Store) {
         h,
         "one hand-off per conversation, replaced"
     );
+    assert_eq!(
+        store.handoff(&h[0].key()).await.unwrap().as_ref(),
+        Some(&h[0])
+    );
+    let other = SessionKey::new(&h[0].channel, &format!("{}0", h[0].user));
+    assert_eq!(
+        store.handoff(&other).await.unwrap(),
+        None,
+        "no prefix match"
+    );
 }
 
 /// Lines of three conversations, interleaved over several commits; users
