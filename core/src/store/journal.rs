@@ -13,6 +13,7 @@
 //! Files in the data folder:
 //! - `journal.log`: records `[payload length u32][crc32 u32][sequence u64]
 //!   [JSON payload]`, little-endian; the CRC covers sequence and payload.
+//!   Sequence numbers only grow (with gaps where a write changed nothing).
 //!   A record cut short by a crash (never acknowledged: acknowledgement
 //!   waits for the fdatasync) is dropped on open.
 //! - `snapshot.json`: the tables and the sequence of the last record they
@@ -456,24 +457,34 @@ impl GroupWriter for JournalWriter {
         if self.failed.is_some() {
             return self.refuse(jobs);
         }
-        let mut buf = Vec::new();
+        // Encoded before the tables are locked, so that readers wait only
+        // while the tables change. Each job gets the next sequence number;
+        // a job that changes nothing is not written, leaving a gap.
+        let base = self.seq;
+        let frames: Vec<Result<Vec<u8>>> = jobs
+            .iter()
+            .zip(1..)
+            .map(|(job, i)| {
+                let mut f = Vec::with_capacity(1024);
+                frame(&mut f, base + i, &record_of(job)).map(|()| f)
+            })
+            .collect();
+        self.seq = base + jobs.len() as u64;
+        let mut buf = Vec::with_capacity(frames.iter().flatten().map(Vec::len).sum());
         let mut results = Vec::with_capacity(jobs.len());
         {
             let mut live = write(&self.live);
-            for job in jobs {
-                let start = buf.len();
-                if let Err(e) = frame(&mut buf, self.seq + 1, &record_of(job)) {
-                    buf.truncate(start);
-                    results.push(Err(e));
-                    continue;
+            for (job, frame) in jobs.iter().zip(frames) {
+                match frame {
+                    Ok(frame) => {
+                        let (done, changed) = apply(&mut live, job);
+                        if changed {
+                            buf.extend_from_slice(&frame);
+                        }
+                        results.push(Ok(done));
+                    }
+                    Err(e) => results.push(Err(e)),
                 }
-                let (done, changed) = apply(&mut live, job);
-                if changed {
-                    self.seq += 1;
-                } else {
-                    buf.truncate(start);
-                }
-                results.push(Ok(done));
             }
         }
         if !buf.is_empty() {
