@@ -723,7 +723,7 @@ mod tests {
             .await
             .unwrap();
         let remaining = store.outbox().await.unwrap();
-        if round % 3 == 0
+        if round.is_multiple_of(3)
             && let Some((oldest, _)) = remaining.first()
         {
             store
@@ -736,7 +736,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             saved(
                 store
                     .commit(Changes {
