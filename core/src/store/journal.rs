@@ -280,11 +280,22 @@ fn take_lock(dir: &Path) -> Result<File> {
     }
 }
 
+/// What [`recover`] found.
+struct Recovered {
+    data: Data,
+    /// The last sequence number applied.
+    seq: u64,
+    /// The log's length once a torn record is cut off.
+    log_bytes: u64,
+    /// The snapshot's length (0: none).
+    snapshot_bytes: u64,
+}
+
 /// Reads the snapshot and replays the log after it; cuts a torn last
-/// record off the log. Returns the tables, the last sequence and the log's
-/// length.
-fn recover(dir: &Path) -> Result<(Data, u64, u64)> {
+/// record off the log.
+fn recover(dir: &Path) -> Result<Recovered> {
     let snapshot_path = dir.join(SNAPSHOT);
+    let mut snapshot_bytes = 0;
     let (mut data, mut seq) = match std::fs::read(&snapshot_path) {
         Ok(bytes) => {
             let damaged = |e: serde_json::Error| {
@@ -300,6 +311,7 @@ fn recover(dir: &Path) -> Result<(Data, u64, u64)> {
                 )));
             }
             let s: Snapshot = serde_json::from_slice(&bytes).map_err(damaged)?;
+            snapshot_bytes = bytes.len() as u64;
             (s.data, s.seq)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Data::default(), 0),
@@ -340,7 +352,12 @@ fn recover(dir: &Path) -> Result<(Data, u64, u64)> {
         log.set_len(at as u64).map_err(io_error(&log_path))?;
         log.sync_all().map_err(io_error(&log_path))?;
     }
-    Ok((data, seq, at as u64))
+    Ok(Recovered {
+        data,
+        seq,
+        log_bytes: at as u64,
+        snapshot_bytes,
+    })
 }
 
 impl JournalStore {
@@ -361,7 +378,12 @@ impl JournalStore {
         let dir = dir.as_ref().to_owned();
         claim_folder(&dir, "journal")?;
         let folder_lock = take_lock(&dir)?;
-        let (data, seq, log_bytes) = recover(&dir)?;
+        let Recovered {
+            data,
+            seq,
+            log_bytes,
+            snapshot_bytes,
+        } = recover(&dir)?;
         let log_path = dir.join(LOG);
         let log = OpenOptions::new()
             .create(true)
@@ -383,7 +405,7 @@ impl JournalStore {
                 seq,
                 dir: dir.clone(),
                 options,
-                compact_after: options.compact_after_bytes,
+                compact_after: options.compact_after_bytes.max(snapshot_bytes),
                 failed: None,
                 _lock: folder_lock,
             },
