@@ -100,13 +100,13 @@ fn load_pack(config: &Config) -> anyhow::Result<Pack> {
 /// The store cannot be opened, the pack does not load, or a channel's
 /// settings are wrong.
 pub async fn build(config: &Config) -> anyhow::Result<App> {
-    let chosen = match &config.store.backend {
-        Some(name) => Some(
-            name.parse()
-                .map_err(|e: String| anyhow::anyhow!("[store] backend: {e}"))?,
-        ),
-        None => None,
-    };
+    let chosen = config
+        .store
+        .backend
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: String| anyhow::anyhow!("[store] backend: {e}"))?;
     let backend = crate::pick_backend(chosen, &config.store.path);
     let store = crate::open_store(backend, &config.store.path)
         .with_context(|| format!("cannot open the store in {}", config.store.path.display()))?;

@@ -96,6 +96,14 @@ struct Live {
     synced_outbox: u64,
 }
 
+impl Live {
+    /// Whether provider id `key` was accepted durably (an acceptance not
+    /// yet synced does not count: see the module's notes).
+    fn durably_seen(&self, key: &str) -> bool {
+        self.data.is_seen(key) && !self.unsynced_seen.contains(key)
+    }
+}
+
 fn read(live: &RwLock<Live>) -> RwLockReadGuard<'_, Live> {
     live.read().unwrap_or_else(PoisonError::into_inner)
 }
@@ -146,6 +154,7 @@ struct SnapshotFormat {
 
 #[derive(Deserialize)]
 struct Snapshot {
+    format: u32,
     seq: u64,
     data: Data,
 }
@@ -298,19 +307,25 @@ fn recover(dir: &Path) -> Result<Recovered> {
     let mut snapshot_bytes = 0;
     let (mut data, mut seq) = match std::fs::read(&snapshot_path) {
         Ok(bytes) => {
-            let damaged = |e: serde_json::Error| {
-                Error::Store(format!("{} is damaged: {e}", snapshot_path.display()))
+            // Parsed once; only a snapshot that does not parse is read again
+            // for its format, so that another format is named, not called
+            // damaged.
+            let parsed = serde_json::from_slice::<Snapshot>(&bytes);
+            let format = match &parsed {
+                Ok(s) => s.format,
+                Err(_) => {
+                    serde_json::from_slice::<SnapshotFormat>(&bytes).map_or(FORMAT, |f| f.format)
+                }
             };
-            let format = serde_json::from_slice::<SnapshotFormat>(&bytes)
-                .map_err(damaged)?
-                .format;
             if format != FORMAT {
                 return Err(Error::Store(format!(
                     "{} has format {format}, this layan reads {FORMAT}",
                     snapshot_path.display(),
                 )));
             }
-            let s: Snapshot = serde_json::from_slice(&bytes).map_err(damaged)?;
+            let s = parsed.map_err(|e| {
+                Error::Store(format!("{} is damaged: {e}", snapshot_path.display()))
+            })?;
             snapshot_bytes = bytes.len() as u64;
             (s.data, s.seq)
         }
@@ -604,7 +619,7 @@ impl Store for JournalStore {
     async fn is_seen(&self, channel: &str, message_id: &str) -> Result<bool> {
         let key = dedup_key(channel, message_id);
         let live = self.live();
-        Ok(live.data.is_seen(&key) && !live.unsynced_seen.contains(&key))
+        Ok(live.durably_seen(&key))
     }
 
     async fn session_if_unseen(
@@ -614,7 +629,7 @@ impl Store for JournalStore {
     ) -> Result<Option<Option<Session>>> {
         let seen = dedup_key(&key.channel, message_id);
         let live = self.live();
-        if live.data.is_seen(&seen) && !live.unsynced_seen.contains(&seen) {
+        if live.durably_seen(&seen) {
             return Ok(None);
         }
         Ok(Some(live.data.session(key)))
