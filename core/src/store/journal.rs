@@ -16,10 +16,20 @@
 //!   Sequence numbers only grow (with gaps where a write changed nothing).
 //!   A record cut short by a crash (never acknowledged: acknowledgement
 //!   waits for the fdatasync) is dropped on open.
+//! - `journal.<sequence>.log`: closed segments of the log, each synced
+//!   whole, named by the last sequence they may hold; replayed in order
+//!   before `journal.log`.
 //! - `snapshot.json`: the tables and the sequence of the last record they
 //!   include; records up to it are skipped on replay, so a crash between
-//!   writing a snapshot and emptying the log replays nothing twice.
+//!   writing a snapshot and removing the segments it covers replays
+//!   nothing twice.
 //! - `journal.lock`: held while the store is open (one process at a time).
+//!
+//! Compaction never stops the writes: once the log passes its size, the
+//! writer closes it as a segment, starts a new `journal.log`, and hands an
+//! O(1) copy of the tables (persistent collections, see [`Data`]) to a
+//! snapshot thread, which writes `snapshot.json` and then deletes the
+//! segments it covers, while the writer goes on appending.
 //!
 //! Changes are applied to the tables when they are logged and become
 //! durable at the group's fdatasync. Until then the reads that could act
@@ -31,6 +41,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -57,8 +68,8 @@ const FORMAT: u32 = 1;
 /// How the journal store behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JournalOptions {
-    /// Write a snapshot and start the log again once it holds this many
-    /// bytes (or, when the snapshot is bigger, the snapshot's size).
+    /// Write a snapshot and start a new log once the log holds this many
+    /// bytes (or, when the last snapshot is bigger, the snapshot's size).
     pub compact_after_bytes: u64,
 }
 
@@ -261,6 +272,32 @@ fn replay(data: &mut Data, seq: u64, record: Record) -> Result<()> {
     Ok(())
 }
 
+/// Writes the tables `data`, which include every record up to `seq`, as
+/// the snapshot, then removes the log segments it covers; returns its size.
+fn write_snapshot(dir: &Path, seq: u64, data: &Data) -> Result<u64> {
+    let bytes = serde_json::to_vec(&SnapshotRef {
+        format: FORMAT,
+        seq,
+        data,
+    })
+    .map_err(|e| Error::Store(format!("cannot encode the snapshot: {e}")))?;
+    let tmp = dir.join(format!("{SNAPSHOT}.tmp"));
+    let path = dir.join(SNAPSHOT);
+    let mut file = File::create(&tmp).map_err(io_error(&tmp))?;
+    file.write_all(&bytes).map_err(io_error(&tmp))?;
+    file.sync_all().map_err(io_error(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_error(&path))?;
+    sync_dir(dir)?;
+    // From here the snapshot holds everything up to `seq`: the segments'
+    // records are skipped on replay whether or not removing them succeeds.
+    for (last_seq, segment) in segments(dir)? {
+        if last_seq <= seq {
+            std::fs::remove_file(&segment).map_err(io_error(&segment))?;
+        }
+    }
+    Ok(bytes.len() as u64)
+}
+
 /// Takes the folder's lock, waiting a little for a handle of this process
 /// that is still finishing its last writes.
 fn take_lock(dir: &Path) -> Result<File> {
@@ -300,8 +337,58 @@ struct Recovered {
     snapshot_bytes: u64,
 }
 
-/// Reads the snapshot and replays the log after it; cuts a torn last
-/// record off the log.
+/// The file name of a closed log segment whose records go up to `last_seq`.
+fn segment_name(last_seq: u64) -> String {
+    format!("journal.{last_seq:020}.log")
+}
+
+/// The folder's closed log segments, oldest first: (last sequence, path).
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let last_seq = entry.file_name().to_str().and_then(|name| {
+            name.strip_prefix("journal.")?
+                .strip_suffix(".log")?
+                .parse::<u64>()
+                .ok()
+        });
+        if let Some(last_seq) = last_seq {
+            found.push((last_seq, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Replays the whole records of `bytes` (the log file `path`) that come
+/// after `seq`; returns where the whole records end.
+fn replay_log(data: &mut Data, seq: &mut u64, path: &Path, bytes: &[u8]) -> Result<usize> {
+    let mut at = 0;
+    while let Some((record_seq, payload, next)) = read_frame(bytes, at) {
+        if record_seq > *seq {
+            let record: Record = serde_json::from_slice(payload).map_err(|e| {
+                Error::Store(format!(
+                    "{} record {record_seq} cannot be read: {e}",
+                    path.display()
+                ))
+            })?;
+            replay(data, record_seq, record)?;
+            *seq = record_seq;
+        }
+        at = next;
+    }
+    Ok(at)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
+/// Reads the snapshot and replays the closed segments and the log after
+/// it; cuts a torn last record off the log.
 fn recover(dir: &Path) -> Result<Recovered> {
     let snapshot_path = dir.join(SNAPSHOT);
     let mut snapshot_bytes = 0;
@@ -333,26 +420,28 @@ fn recover(dir: &Path) -> Result<Recovered> {
         Err(e) => return Err(io_error(&snapshot_path)(e)),
     };
     data.reindex();
+    for (last_seq, path) in segments(dir)? {
+        if last_seq <= seq {
+            // Covered by the snapshot; its removal was cut short.
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+        // A segment was synced whole before it was closed: a record cut
+        // short here is damage, not a crash mid-append.
+        if replay_log(&mut data, &mut seq, &path, &bytes)? < bytes.len() {
+            return Err(Error::Store(format!(
+                "{} is damaged: it ends in an incomplete record",
+                path.display()
+            )));
+        }
+    }
     let log_path = dir.join(LOG);
     let bytes = match std::fs::read(&log_path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_error(&log_path)(e)),
     };
-    let mut at = 0;
-    while let Some((record_seq, payload, next)) = read_frame(&bytes, at) {
-        if record_seq > seq {
-            let record: Record = serde_json::from_slice(payload).map_err(|e| {
-                Error::Store(format!(
-                    "{} record {record_seq} cannot be read: {e}",
-                    log_path.display()
-                ))
-            })?;
-            replay(&mut data, record_seq, record)?;
-            seq = record_seq;
-        }
-        at = next;
-    }
+    let at = replay_log(&mut data, &mut seq, &log_path, &bytes)?;
     if at < bytes.len() {
         tracing::warn!(
             target: "layan_core::store",
@@ -420,9 +509,11 @@ impl JournalStore {
                 seq,
                 dir: dir.clone(),
                 options,
-                compact_after: options.compact_after_bytes.max(snapshot_bytes),
+                compact_after: options.compact_after_bytes,
+                snapshot_bytes: Arc::new(AtomicU64::new(snapshot_bytes)),
+                snapshotting: Arc::new(AtomicBool::new(false)),
                 failed: None,
-                _lock: folder_lock,
+                lock: Arc::new(folder_lock),
             },
         )?;
         Ok(Self { live, writer, dir })
@@ -441,43 +532,75 @@ struct JournalWriter {
     seq: u64,
     dir: PathBuf,
     options: JournalOptions,
+    /// The configured threshold, or twice the log after a failed attempt.
     compact_after: u64,
+    /// The last snapshot's size: the log may grow as large before the next.
+    snapshot_bytes: Arc<AtomicU64>,
+    /// Whether a snapshot thread is running (one at a time).
+    snapshotting: Arc<AtomicBool>,
     /// Set when the log could not be written: the tables are then ahead of
     /// the disk, so every later write is refused until a restart recovers
     /// from what is durable.
     failed: Option<String>,
-    _lock: File,
+    /// The folder's lock, shared with a running snapshot thread so that the
+    /// folder is not reopened under it.
+    lock: Arc<File>,
 }
 
 impl JournalWriter {
-    /// Writes the tables to a new snapshot, then empties the log. Readers
-    /// go on meanwhile; writes wait (this thread is the only writer).
+    /// Closes the log as a segment, starts a new one, and starts a thread
+    /// that writes a snapshot of the tables as they are now and then
+    /// removes the segments it covers. Writes go on meanwhile.
     fn compact(&mut self) -> Result<()> {
-        let bytes = {
-            let live = read(&self.live);
-            serde_json::to_vec(&SnapshotRef {
-                format: FORMAT,
-                seq: self.seq,
-                data: &live.data,
-            })
-            .map_err(|e| Error::Store(format!("cannot encode the snapshot: {e}")))?
-        };
-        let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
-        let path = self.dir.join(SNAPSHOT);
-        let mut file = File::create(&tmp).map_err(io_error(&tmp))?;
-        file.write_all(&bytes).map_err(io_error(&tmp))?;
-        file.sync_all().map_err(io_error(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_error(&path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error(&self.dir))?;
-        // From here the snapshot holds everything; the log's records are
-        // skipped on replay whether or not emptying it succeeds.
         let log_path = self.dir.join(LOG);
-        self.log.set_len(0).map_err(io_error(&log_path))?;
-        self.log.sync_all().map_err(io_error(&log_path))?;
+        let segment = self.dir.join(segment_name(self.seq));
+        std::fs::rename(&log_path, &segment).map_err(io_error(&segment))?;
+        // From here the old handle writes into the segment: a new log is
+        // needed before anything else is appended.
+        let reopened = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io_error(&log_path))
+            .and_then(|log| sync_dir(&self.dir).map(|()| log));
+        match reopened {
+            Ok(log) => self.log = log,
+            Err(e) => {
+                self.failed = Some(format!("{e}; restart layan to recover what is durable"));
+                return Err(e);
+            }
+        }
         self.log_bytes = 0;
-        self.compact_after = self.options.compact_after_bytes.max(bytes.len() as u64);
+        self.compact_after = self.options.compact_after_bytes;
+        let data = read(&self.live).data.clone();
+        let (seq, dir) = (self.seq, self.dir.clone());
+        let (snapshotting, snapshot_bytes, lock) = (
+            Arc::clone(&self.snapshotting),
+            Arc::clone(&self.snapshot_bytes),
+            Arc::clone(&self.lock),
+        );
+        snapshotting.store(true, Ordering::Release);
+        let started = std::thread::Builder::new()
+            .name("layan-snapshot".to_owned())
+            .spawn(move || {
+                match write_snapshot(&dir, seq, &data) {
+                    Ok(bytes) => snapshot_bytes.store(bytes, Ordering::Release),
+                    Err(e) => tracing::warn!(
+                        target: "layan_core::store",
+                        error = %e,
+                        "cannot write the journal's snapshot; the log segments stay and the next snapshot covers them"
+                    ),
+                }
+                drop(data);
+                drop(lock);
+                snapshotting.store(false, Ordering::Release);
+            });
+        if let Err(e) = started {
+            self.snapshotting.store(false, Ordering::Release);
+            return Err(Error::Store(format!(
+                "cannot start the snapshot thread: {e}"
+            )));
+        }
         Ok(())
     }
 
@@ -540,7 +663,11 @@ impl GroupWriter for JournalWriter {
             live.unsynced_seen.clear();
             live.synced_outbox = live.data.next_outbox;
         }
-        if self.log_bytes > self.compact_after
+        let threshold = self
+            .compact_after
+            .max(self.snapshot_bytes.load(Ordering::Acquire));
+        if self.log_bytes > threshold
+            && !self.snapshotting.load(Ordering::Acquire)
             && let Err(e) = self.compact()
         {
             tracing::warn!(target: "layan_core::store", error = %e, "cannot compact the journal; will try again");
@@ -913,6 +1040,79 @@ mod tests {
         std::fs::write(dir.path().join(LOG), old_log).unwrap();
         let store = JournalStore::open_with(dir.path(), never).unwrap();
         assert_eq!(store.counters().await.unwrap()["in"], 2);
+    }
+
+    /// The last sequence number in the log file at `path`.
+    fn last_seq(path: &Path) -> u64 {
+        let bytes = std::fs::read(path).unwrap();
+        let (mut at, mut last) = (0, 0);
+        while let Some((seq, _, next)) = read_frame(&bytes, at) {
+            (at, last) = (next, seq);
+        }
+        last
+    }
+
+    /// Closes the folder's log as a segment, as a compaction does.
+    fn close_log(dir: &Path) -> PathBuf {
+        let segment = dir.join(segment_name(last_seq(&dir.join(LOG))));
+        std::fs::rename(dir.join(LOG), &segment).unwrap();
+        segment
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closed_segments_left_by_an_unfinished_snapshot_replay_in_order() {
+        // A crash while the snapshot thread was writing leaves the closed
+        // segments and an older snapshot (here: none).
+        let dir = tempfile::tempdir().unwrap();
+        let never = JournalOptions {
+            compact_after_bytes: u64::MAX,
+        };
+        let memory = MemoryStore::new();
+        for rounds in [0..3, 3..6, 6..8] {
+            let journal = JournalStore::open_with(dir.path(), never).unwrap();
+            for round in rounds {
+                workload(&memory, round).await;
+                workload(&journal, round).await;
+            }
+            drop(journal);
+            close_log(dir.path());
+        }
+        assert_eq!(segments(dir.path()).unwrap().len(), 3);
+        let journal = JournalStore::open_with(dir.path(), never).unwrap();
+        assert_eq!(view(&journal).await, view(&memory).await);
+        drop(journal);
+
+        // A snapshot covers them all and removes them.
+        let journal = JournalStore::open_with(
+            dir.path(),
+            JournalOptions {
+                compact_after_bytes: 1,
+            },
+        )
+        .unwrap();
+        workload(&memory, 8).await;
+        workload(&journal, 8).await;
+        drop(journal);
+        let journal = JournalStore::open_with(dir.path(), never).unwrap();
+        assert!(segments(dir.path()).unwrap().is_empty());
+        assert!(dir.path().join(SNAPSHOT).exists());
+        assert_eq!(view(&journal).await, view(&memory).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_segment_cut_short_is_refused_as_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JournalStore::open(dir.path()).unwrap();
+        workload(&store, 1).await;
+        drop(store);
+        let segment = close_log(dir.path());
+        let bytes = std::fs::read(&segment).unwrap();
+        std::fs::write(&segment, &bytes[..bytes.len() - 3]).unwrap();
+        let e = JournalStore::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("is damaged: it ends in an incomplete record"),
+            "{e}"
+        );
     }
 
     #[test]

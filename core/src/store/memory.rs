@@ -2,9 +2,10 @@
 //! Its tables ([`Data`]) are also the journal store's, which keeps them in
 //! memory and makes each change durable in its log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -22,47 +23,52 @@ pub struct MemoryStore {
 
 /// The tables of an in-memory store, and the one place their rules live:
 /// what a commit, an acceptance or a delivery outcome does to them.
-#[derive(Debug, Default, Serialize, Deserialize)]
+///
+/// Every table is a persistent (structurally shared) collection, so a
+/// clone costs O(1) and later writes copy only the paths they change: the
+/// journal writes its snapshot from such a clone while writes go on.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub(super) struct Data {
     #[serde(with = "pairs")]
-    sessions: BTreeMap<SessionKey, Session>,
-    tickets: BTreeMap<String, Ticket>,
-    ticket_order: Vec<String>,
+    sessions: OrdMap<SessionKey, Session>,
+    tickets: OrdMap<String, Ticket>,
+    ticket_order: Vector<String>,
     #[serde(with = "pairs")]
-    handoffs: BTreeMap<SessionKey, Handoff>,
-    transcript: Vec<TranscriptEntry>,
-    counters: BTreeMap<String, i64>,
-    sequences: BTreeMap<String, u64>,
-    outbox: BTreeMap<u64, OutboxMessage>,
+    handoffs: OrdMap<SessionKey, Handoff>,
+    transcript: Vector<TranscriptEntry>,
+    counters: OrdMap<String, i64>,
+    sequences: OrdMap<String, u64>,
+    outbox: OrdMap<u64, OutboxMessage>,
     pub(super) next_outbox: u64,
-    inbox: BTreeMap<u64, InboxItem>,
+    inbox: OrdMap<u64, InboxItem>,
     next_inbox: u64,
-    seen: BTreeMap<String, u64>,
-    dead: Vec<DeadLetter>,
-    deliveries: BTreeMap<String, Delivery>,
+    seen: OrdMap<String, u64>,
+    dead: Vector<DeadLetter>,
+    deliveries: OrdMap<String, Delivery>,
     /// Positions in `transcript` of each conversation's lines, oldest first.
     #[serde(skip)]
-    by_conversation: HashMap<SessionKey, Vec<usize>>,
+    by_conversation: imbl::HashMap<SessionKey, Vector<usize>>,
 }
 
 /// Maps with structured keys, written as a list of pairs (JSON object keys
 /// must be strings).
 mod pairs {
-    use std::collections::BTreeMap;
-
+    use imbl::OrdMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub(super) fn serialize<K: Serialize, V: Serialize, S: Serializer>(
-        map: &BTreeMap<K, V>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<K, V, S>(map: &OrdMap<K, V>, s: S) -> Result<S::Ok, S::Error>
+    where
+        K: Serialize + Ord + Clone,
+        V: Serialize + Clone,
+        S: Serializer,
+    {
         s.collect_seq(map.iter())
     }
 
-    pub(super) fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    pub(super) fn deserialize<'de, K, V, D>(d: D) -> Result<OrdMap<K, V>, D::Error>
     where
-        K: Deserialize<'de> + Ord,
-        V: Deserialize<'de>,
+        K: Deserialize<'de> + Ord + Clone,
+        V: Deserialize<'de> + Clone,
         D: Deserializer<'de>,
     {
         Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
@@ -77,7 +83,7 @@ impl Data {
             self.by_conversation
                 .entry(SessionKey::new(&line.channel, &line.user))
                 .or_default()
-                .push(i);
+                .push_back(i);
         }
     }
 
@@ -104,12 +110,12 @@ impl Data {
             self.by_conversation
                 .entry(SessionKey::new(&line.channel, &line.user))
                 .or_default()
-                .push(self.transcript.len());
-            self.transcript.push(line.clone());
+                .push_back(self.transcript.len());
+            self.transcript.push_back(line.clone());
         }
         for t in &changes.tickets {
             if !self.tickets.contains_key(&t.id) {
-                self.ticket_order.push(t.id.clone());
+                self.ticket_order.push_back(t.id.clone());
             }
             self.tickets.insert(t.id.clone(), t.clone());
         }
@@ -154,7 +160,7 @@ impl Data {
                 }
                 OutboxUpdate::Dead { id, .. } => {
                     if let Some(dead) = self.outbox.remove(id).and_then(|m| u.dead_letter(m)) {
-                        self.dead.push(dead);
+                        self.dead.push_back(dead);
                     }
                 }
                 OutboxUpdate::Status {
@@ -191,8 +197,15 @@ impl Data {
 
     pub(super) fn forget(&mut self, before_ms: u64) -> u64 {
         let before = self.seen.len() + self.deliveries.len();
-        self.seen.retain(|_, at| *at >= before_ms);
-        self.deliveries.retain(|_, x| x.time_ms >= before_ms);
+        // Hourly: rebuilding the two maps is cheap enough.
+        self.seen = std::mem::take(&mut self.seen)
+            .into_iter()
+            .filter(|(_, at)| *at >= before_ms)
+            .collect();
+        self.deliveries = std::mem::take(&mut self.deliveries)
+            .into_iter()
+            .filter(|(_, x)| x.time_ms >= before_ms)
+            .collect();
         (before - self.seen.len() - self.deliveries.len()) as u64
     }
 
@@ -249,7 +262,7 @@ impl Data {
     }
 
     pub(super) fn counters(&self) -> BTreeMap<String, i64> {
-        self.counters.clone()
+        self.counters.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     /// Queued messages with ids in `after + 1 ..= upto`, oldest first.
@@ -272,7 +285,7 @@ impl Data {
     }
 
     pub(super) fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.dead.clone()
+        self.dead.iter().cloned().collect()
     }
 
     pub(super) fn delivery(&self, channel: &str, provider_id: &str) -> Option<Delivery> {
