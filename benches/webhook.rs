@@ -27,6 +27,11 @@ use serde_json::json;
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
+/// The allocator the `layan` binary uses (src/main.rs), so that the bench
+/// measures what ships; the bare handler runs on it too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const APP_SECRET: &str = "rahasia";
 const CONCURRENCY: usize = 64;
 const CITIZENS: u64 = 500;

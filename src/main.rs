@@ -9,6 +9,12 @@ use clap::{Args, Parser, Subcommand};
 use layan::eval::{self, Noise, Report};
 use layan::{Engine, Error, Matcher, Pack};
 
+/// mimalloc: under `layan serve`'s load, glibc's allocator spent most of
+/// its time in arena-lock futex calls between the async workers and the
+/// store's writer thread (see benches/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "layan",
