@@ -378,11 +378,10 @@ async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> R
         tracing::warn!(target: "layan_whatsapp", "webhook with a missing or wrong signature");
         return (StatusCode::UNAUTHORIZED, "invalid signature").into_response();
     }
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
+    let parsed = match parse(&body) {
+        Ok(parsed) => parsed,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")).into_response(),
     };
-    let parsed = parse(&value);
     for kind in &parsed.ignored {
         hook.pipeline.count_ignored(NAME, kind);
     }
