@@ -41,8 +41,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -510,10 +510,10 @@ impl JournalStore {
                 dir: dir.clone(),
                 options,
                 compact_after: options.compact_after_bytes,
-                snapshot_bytes: Arc::new(AtomicU64::new(snapshot_bytes)),
-                snapshotting: Arc::new(AtomicBool::new(false)),
+                snapshot_bytes,
+                snapshot: None,
                 failed: None,
-                lock: Arc::new(folder_lock),
+                _lock: folder_lock,
             },
         )?;
         Ok(Self { live, writer, dir })
@@ -535,16 +535,23 @@ struct JournalWriter {
     /// The configured threshold, or twice the log after a failed attempt.
     compact_after: u64,
     /// The last snapshot's size: the log may grow as large before the next.
-    snapshot_bytes: Arc<AtomicU64>,
-    /// Whether a snapshot thread is running (one at a time).
-    snapshotting: Arc<AtomicBool>,
+    snapshot_bytes: u64,
+    /// The snapshot thread, while one runs (one at a time); its result is
+    /// the snapshot's size.
+    snapshot: Option<JoinHandle<Result<u64>>>,
     /// Set when the log could not be written: the tables are then ahead of
     /// the disk, so every later write is refused until a restart recovers
     /// from what is durable.
     failed: Option<String>,
-    /// The folder's lock, shared with a running snapshot thread so that the
-    /// folder is not reopened under it.
-    lock: Arc<File>,
+    /// Released only after a running snapshot has finished (see `Drop`), so
+    /// that the folder is not reopened under it.
+    _lock: File,
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        self.finish_snapshot(true);
+    }
 }
 
 impl JournalWriter {
@@ -574,34 +581,32 @@ impl JournalWriter {
         self.compact_after = self.options.compact_after_bytes;
         let data = read(&self.live).data.clone();
         let (seq, dir) = (self.seq, self.dir.clone());
-        let (snapshotting, snapshot_bytes, lock) = (
-            Arc::clone(&self.snapshotting),
-            Arc::clone(&self.snapshot_bytes),
-            Arc::clone(&self.lock),
-        );
-        snapshotting.store(true, Ordering::Release);
-        let started = std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("layan-snapshot".to_owned())
-            .spawn(move || {
-                match write_snapshot(&dir, seq, &data) {
-                    Ok(bytes) => snapshot_bytes.store(bytes, Ordering::Release),
-                    Err(e) => tracing::warn!(
-                        target: "layan_core::store",
-                        error = %e,
-                        "cannot write the journal's snapshot; the log segments stay and the next snapshot covers them"
-                    ),
-                }
-                drop(data);
-                drop(lock);
-                snapshotting.store(false, Ordering::Release);
-            });
-        if let Err(e) = started {
-            self.snapshotting.store(false, Ordering::Release);
-            return Err(Error::Store(format!(
-                "cannot start the snapshot thread: {e}"
-            )));
-        }
+            .spawn(move || write_snapshot(&dir, seq, &data))
+            .map_err(|e| Error::Store(format!("cannot start the snapshot thread: {e}")))?;
+        self.snapshot = Some(thread);
         Ok(())
+    }
+
+    /// Collects the snapshot thread's result once it has finished (or, with
+    /// `wait`, waits for it); whether none is running any more.
+    fn finish_snapshot(&mut self, wait: bool) -> bool {
+        let Some(thread) = self.snapshot.take_if(|t| wait || t.is_finished()) else {
+            return self.snapshot.is_none();
+        };
+        match thread.join() {
+            Ok(Ok(bytes)) => self.snapshot_bytes = bytes,
+            Ok(Err(e)) => tracing::warn!(
+                target: "layan_core::store",
+                error = %e,
+                "cannot write the journal's snapshot; the log segments stay and the next snapshot covers them"
+            ),
+            Err(_) => {
+                tracing::error!(target: "layan_core::store", "the journal's snapshot thread panicked")
+            }
+        }
+        true
     }
 
     fn refuse(&self, jobs: &[Job]) -> Vec<Result<Done>> {
@@ -663,11 +668,9 @@ impl GroupWriter for JournalWriter {
             live.unsynced_seen.clear();
             live.synced_outbox = live.data.next_outbox;
         }
-        let threshold = self
-            .compact_after
-            .max(self.snapshot_bytes.load(Ordering::Acquire));
-        if self.log_bytes > threshold
-            && !self.snapshotting.load(Ordering::Acquire)
+        // The finished snapshot's size first: it is part of the threshold.
+        if self.finish_snapshot(false)
+            && self.log_bytes > self.compact_after.max(self.snapshot_bytes)
             && let Err(e) = self.compact()
         {
             tracing::warn!(target: "layan_core::store", error = %e, "cannot compact the journal; will try again");
