@@ -54,11 +54,7 @@ impl std::str::FromStr for Backend {
 /// The backend whose data folder `dir` is, if it holds Layan data.
 #[must_use]
 pub fn folder_backend(dir: &Path) -> Option<Backend> {
-    std::fs::read_to_string(dir.join(layan_core::store::BACKEND_MARKER))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    layan_core::store::folder_backend(dir)?.parse().ok()
 }
 
 /// The backend asked for; without one, the backend folder `dir` already

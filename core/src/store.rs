@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::journal::{JournalOptions, JournalStore};
 pub use self::memory::MemoryStore;
-pub use self::redb::{BACKEND_MARKER, RedbStore};
+pub use self::redb::{BACKEND_MARKER, RedbStore, folder_backend};
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;
 use crate::error::Result;

@@ -124,6 +124,13 @@ impl RedbStore {
     }
 }
 
+/// The backend named by the marker in data folder `dir`, if it has one.
+#[must_use]
+pub fn folder_backend(dir: &Path) -> Option<String> {
+    let found = std::fs::read_to_string(dir.join(BACKEND_MARKER)).ok()?;
+    Some(found.trim().to_owned())
+}
+
 /// Creates `dir` if needed and writes (or checks) the marker naming the
 /// backend that owns it, so that another backend's data is refused with a
 /// clear error instead of being misread.
@@ -132,18 +139,19 @@ pub(crate) fn claim_folder(dir: &Path, backend: &str) -> Result<()> {
         path: dir.to_owned(),
         source,
     })?;
-    let marker = dir.join(BACKEND_MARKER);
-    match std::fs::read_to_string(&marker) {
-        Ok(found) if found.trim() == backend => Ok(()),
-        Ok(found) => Err(Error::Store(format!(
-            "{} holds data of the `{}` backend, not `{backend}`; open it with that backend or use another --data folder",
+    match folder_backend(dir) {
+        Some(found) if found == backend => Ok(()),
+        Some(found) => Err(Error::Store(format!(
+            "{} holds data of the `{found}` backend, not `{backend}`; open it with that backend or use another --data folder",
             dir.display(),
-            found.trim()
         ))),
-        Err(_) => std::fs::write(&marker, format!("{backend}\n")).map_err(|source| Error::Io {
-            path: marker,
-            source,
-        }),
+        None => {
+            let marker = dir.join(BACKEND_MARKER);
+            std::fs::write(&marker, format!("{backend}\n")).map_err(|source| Error::Io {
+                path: marker,
+                source,
+            })
+        }
     }
 }
 
