@@ -53,13 +53,18 @@ async fn graph(State(seen): State<Arc<Seen>>, body: Bytes) -> (StatusCode, &'sta
     // the whole body: the mock stands in for a remote Graph API, so it
     // should cost the machine as little as it can.
     const MARK: &[u8] = b"\"terima ";
-    if let Some(n) = body
+    let number = body
         .windows(MARK.len())
         .position(|w| w == MARK)
-        .map(|at| &body[at + MARK.len()..])
-        .map(|rest| &rest[..rest.iter().take_while(|b| b.is_ascii_digit()).count()])
-        .and_then(|digits| std::str::from_utf8(digits).ok()?.parse::<u64>().ok())
-    {
+        .and_then(|at| {
+            let rest = &body[at + MARK.len()..];
+            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            std::str::from_utf8(&rest[..digits])
+                .ok()?
+                .parse::<u64>()
+                .ok()
+        });
+    if let Some(n) = number {
         seen.arrivals.lock().unwrap().push((n, now));
     }
     seen.replies.fetch_add(1, Ordering::AcqRel);
