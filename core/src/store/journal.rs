@@ -39,7 +39,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
@@ -274,18 +275,28 @@ fn replay(data: &mut Data, seq: u64, record: Record) -> Result<()> {
 
 /// Writes the tables `data`, which include every record up to `seq`, as
 /// the snapshot, then removes the log segments it covers; returns its size.
+///
+/// The snapshot is encoded straight into the file, so that writing it
+/// needs no second copy of the tables in memory.
 fn write_snapshot(dir: &Path, seq: u64, data: &Data) -> Result<u64> {
-    let bytes = serde_json::to_vec(&SnapshotRef {
-        format: FORMAT,
-        seq,
-        data,
-    })
-    .map_err(|e| Error::Store(format!("cannot encode the snapshot: {e}")))?;
     let tmp = dir.join(format!("{SNAPSHOT}.tmp"));
     let path = dir.join(SNAPSHOT);
-    let mut file = File::create(&tmp).map_err(io_error(&tmp))?;
-    file.write_all(&bytes).map_err(io_error(&tmp))?;
+    let file = File::create(&tmp).map_err(io_error(&tmp))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    serde_json::to_writer(
+        &mut out,
+        &SnapshotRef {
+            format: FORMAT,
+            seq,
+            data,
+        },
+    )
+    .map_err(|e| Error::Store(format!("cannot write {}: {e}", tmp.display())))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| io_error(&tmp)(e.into_error()))?;
     file.sync_all().map_err(io_error(&tmp))?;
+    let bytes = file.metadata().map_err(io_error(&tmp))?.len();
     std::fs::rename(&tmp, &path).map_err(io_error(&path))?;
     sync_dir(dir)?;
     // From here the snapshot holds everything up to `seq`: the segments'
@@ -295,7 +306,7 @@ fn write_snapshot(dir: &Path, seq: u64, data: &Data) -> Result<u64> {
             std::fs::remove_file(&segment).map_err(io_error(&segment))?;
         }
     }
-    Ok(bytes.len() as u64)
+    Ok(bytes)
 }
 
 /// Takes the folder's lock, waiting a little for a handle of this process
@@ -625,26 +636,34 @@ impl GroupWriter for JournalWriter {
         // Encoded before the tables are locked, so that readers wait only
         // while the tables change. Each job gets the next sequence number;
         // a job that changes nothing is not written, leaving a gap.
+        // All frames go into one buffer, each job's at its span.
         let base = self.seq;
-        let frames: Vec<Result<Vec<u8>>> = jobs
+        let mut encoded = Vec::with_capacity(jobs.len() * 1024);
+        let spans: Vec<Result<Range<usize>>> = jobs
             .iter()
             .zip(1..)
             .map(|(job, i)| {
-                let mut f = Vec::with_capacity(1024);
-                frame(&mut f, base + i, &record_of(job)).map(|()| f)
+                let start = encoded.len();
+                match frame(&mut encoded, base + i, &record_of(job)) {
+                    Ok(()) => Ok(start..encoded.len()),
+                    Err(e) => {
+                        encoded.truncate(start);
+                        Err(e)
+                    }
+                }
             })
             .collect();
         self.seq = base + jobs.len() as u64;
-        let mut buf = Vec::with_capacity(frames.iter().flatten().map(Vec::len).sum());
+        let mut written = Vec::with_capacity(jobs.len());
         let mut results = Vec::with_capacity(jobs.len());
         {
             let mut live = write(&self.live);
-            for (job, frame) in jobs.iter().zip(frames) {
-                match frame {
-                    Ok(frame) => {
+            for (job, span) in jobs.iter().zip(spans) {
+                match span {
+                    Ok(span) => {
                         let (done, changed) = apply(&mut live, job);
                         if changed {
-                            buf.extend_from_slice(&frame);
+                            written.push(span);
                         }
                         results.push(Ok(done));
                     }
@@ -652,6 +671,15 @@ impl GroupWriter for JournalWriter {
                 }
             }
         }
+        // Usually every job changed something and the buffer goes as it is.
+        let buf = if written.iter().map(ExactSizeIterator::len).sum::<usize>() == encoded.len() {
+            encoded
+        } else {
+            written
+                .into_iter()
+                .flat_map(|span| encoded[span].iter().copied())
+                .collect()
+        };
         if !buf.is_empty() {
             if let Err(e) = self.log.write_all(&buf).and_then(|()| self.log.sync_data()) {
                 self.failed = Some(format!(
