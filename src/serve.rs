@@ -117,8 +117,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let segments = pack.settings.sms_segments;
     tracing::info!(target: "layan::serve", pack = %pack.meta.id, version = %pack.meta.version, "pack loaded");
     let engine = Engine::builder().pack(pack).shared_store(store).build()?;
+    // Retries are the outbox's (with backoff, counted, dead-lettered), so
+    // the client makes none of its own: reqwest's default would clone every
+    // request in case an HTTP/2 stream is refused, and these clients speak
+    // HTTP/1.1.
     let http = reqwest::Client::builder()
         .user_agent(concat!("layan/", env!("CARGO_PKG_VERSION")))
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .timeout(Duration::from_millis(
             config.delivery.send_timeout_ms.max(100),
         ))
