@@ -8,11 +8,14 @@
 //!    deduplication, the session, the transcript, the replies in the
 //!    outbox); a message for a busy conversation is written to the durable
 //!    inbox (deduplicated by provider id) and waits its turn.
-//! 2. The dispatcher runs one worker per conversation: messages of one
+//! 2. The dispatcher keeps one worker per conversation: messages of one
 //!    citizen are handled strictly in order, different citizens in
-//!    parallel. A worker lingers for the *burst window* (default 1.5 s)
-//!    after its last message, so that a burst of messages from one citizen
-//!    is handled by the same worker, in order, without interleaving.
+//!    parallel. A message for a conversation without a worker is handled
+//!    by the webhook's own task, which holds the conversation meanwhile
+//!    and hands what arrived for it in that time to a new worker. A worker
+//!    lingers for the *burst window* (default 1.5 s) after its last
+//!    message, so that a burst of messages from one citizen is handled by
+//!    the same worker, in order, without interleaving.
 //! 3. [`Engine::handle_queued`] commits the answer to the outbox and removes
 //!    the inbox entry in one transaction: each message is answered once.
 //! 4. The outbox sender delivers one message at a time per citizen, in
@@ -212,6 +215,26 @@ struct Conversation {
     pending: usize,
 }
 
+/// A conversation held by a webhook's task while it handles a message: the
+/// conversation's queue (its sender is in the workers' map) and the job
+/// counted as pending for that message. Dropped, also when the webhook's
+/// task is cancelled midway (its client went away), it lets the
+/// conversation go, so that nothing sent to it meanwhile is stranded.
+struct Held {
+    pipeline: Pipeline,
+    key: SessionKey,
+    rx: Option<mpsc::UnboundedReceiver<Job>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(rx) = self.rx.take() {
+            let key = self.key.clone();
+            self.pipeline.release(key, rx);
+        }
+    }
+}
+
 /// The outbox as the sender knows it: each queued message is read from the
 /// store once (then kept here, updated with each outcome), and every
 /// citizen's messages wait in their own queue, so that a wake-up costs
@@ -292,7 +315,9 @@ struct Inner {
     channels: HashMap<String, Arc<dyn Channel>>,
     config: PipelineConfig,
     workers: Mutex<HashMap<SessionKey, Conversation>>,
-    active_workers: AtomicUsize,
+    /// Messages being handled (by a worker or a webhook's task), which a
+    /// shutdown lets finish.
+    handling: AtomicUsize,
     outbox_wake: Notify,
     queue: Mutex<Queue>,
     sends: Arc<Semaphore>,
@@ -323,7 +348,7 @@ impl Pipeline {
                     .collect(),
                 config,
                 workers: Mutex::new(HashMap::new()),
-                active_workers: AtomicUsize::new(0),
+                handling: AtomicUsize::new(0),
                 outbox_wake: Notify::new(),
                 queue: Mutex::new(Queue::default()),
                 sends,
@@ -378,24 +403,48 @@ impl Pipeline {
         // A message for an idle conversation is accepted and answered in one
         // commit (the common case, one durable write); one for a busy
         // conversation waits its turn in the durable inbox.
+        // A conversation without a worker is held by this task while it
+        // handles the message (the common case: no hand-over to a worker).
+        let mut held = Vec::new();
         let mut direct = Vec::new();
         let mut queued = Vec::new();
         {
             let mut workers = self.workers();
             for m in messages {
                 let key = SessionKey::new(&m.channel, &m.user);
-                if workers.get(&key).is_none_or(|c| c.pending == 0) {
-                    let (tx, rx) = oneshot::channel();
-                    let channel = m.channel.clone();
-                    self.dispatch_locked(&mut workers, key, Job::Direct(m, tx));
-                    direct.push((channel, rx));
-                } else {
-                    queued.push(m);
+                match workers.get(&key) {
+                    None => held.push((self.hold(&mut workers, key), m)),
+                    Some(c) if c.pending == 0 => {
+                        let (tx, rx) = oneshot::channel();
+                        let channel = m.channel.clone();
+                        self.dispatch_locked(&mut workers, key, Job::Direct(m, tx));
+                        direct.push((channel, rx));
+                    }
+                    Some(_) => queued.push(m),
                 }
             }
         }
+        // One held conversation is handled on this task, below; several at
+        // once (a provider batching citizens) each on a task of its own.
+        let here = if held.len() == 1 { held.pop() } else { None };
+        for (hold, m) in held {
+            let (tx, rx) = oneshot::channel();
+            let channel = m.channel.clone();
+            let this = self.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(this.handle_held(hold, m).await);
+            });
+            direct.push((channel, rx));
+        }
         let mut result = Submitted::default();
         let mut failure = None;
+        if let Some((hold, m)) = here {
+            let channel = m.channel.clone();
+            match self.handle_held(hold, m).await {
+                Ok(new) => self.count_in(&channel, new, &mut result),
+                Err(e) => failure = Some(e),
+            }
+        }
         if !queued.is_empty() {
             let now = unix_ms(SystemTime::now());
             let items: Vec<InboxItem> = queued.iter().map(|m| InboxItem::of(m, now)).collect();
@@ -509,7 +558,7 @@ impl Pipeline {
         let deadline = Instant::now() + grace;
         let max = self.inner.config.max_concurrent_sends.max(1);
         loop {
-            let idle = self.inner.active_workers.load(Ordering::Acquire) == 0
+            let idle = self.inner.handling.load(Ordering::Acquire) == 0
                 && self.inner.sends.available_permits() == max;
             if idle || Instant::now() >= deadline {
                 break;
@@ -566,14 +615,23 @@ impl Pipeline {
         // Cannot fail: the receiver is alive.
         let _ = tx.send(job);
         workers.insert(key.clone(), Conversation { tx, pending: 1 });
-        self.inner.active_workers.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(self.clone().conversation(key, rx));
     }
 
     /// One conversation's worker: its messages, one at a time, in order.
     async fn conversation(self, key: SessionKey, mut rx: mpsc::UnboundedReceiver<Job>) {
         loop {
-            let job = match tokio::time::timeout(self.inner.config.burst_window, rx.recv()).await {
+            if self.inner.stopping.load(Ordering::Acquire) {
+                // What is still queued here stays in the inbox (or goes back
+                // to its provider unacknowledged) for the next start.
+                self.workers().remove(&key);
+                break;
+            }
+            let next = tokio::select! {
+                next = tokio::time::timeout(self.inner.config.burst_window, rx.recv()) => next,
+                () = self.inner.stopped.notified() => continue,
+            };
+            let job = match next {
                 Ok(Some(job)) => job,
                 Ok(None) => break,
                 Err(_) => {
@@ -587,6 +645,7 @@ impl Pipeline {
                     break;
                 }
             };
+            self.inner.handling.fetch_add(1, Ordering::AcqRel);
             match job {
                 Job::Queued(id, item) => {
                     if !self.inner.stopping.load(Ordering::Acquire) {
@@ -606,8 +665,49 @@ impl Pipeline {
             if let Some(c) = self.workers().get_mut(&key) {
                 c.pending = c.pending.saturating_sub(1);
             }
+            self.inner.handling.fetch_sub(1, Ordering::AcqRel);
         }
-        self.inner.active_workers.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Holds the conversation `key`, which has no worker, for one message.
+    fn hold(&self, workers: &mut HashMap<SessionKey, Conversation>, key: SessionKey) -> Held {
+        let (tx, rx) = mpsc::unbounded_channel();
+        workers.insert(key.clone(), Conversation { tx, pending: 1 });
+        self.inner.handling.fetch_add(1, Ordering::AcqRel);
+        Held {
+            pipeline: self.clone(),
+            key,
+            rx: Some(rx),
+        }
+    }
+
+    /// Accepts and answers a message for the conversation `hold` holds,
+    /// then lets the conversation go (see [`Held`]).
+    async fn handle_held(&self, hold: Held, m: Inbound) -> Result<bool> {
+        let result = self.handle_direct(m).await;
+        drop(hold);
+        result
+    }
+
+    /// Lets a held conversation go: forgotten when nothing came for it
+    /// meanwhile, otherwise a worker takes over what did.
+    fn release(&self, key: SessionKey, rx: mpsc::UnboundedReceiver<Job>) {
+        self.inner.handling.fetch_sub(1, Ordering::AcqRel);
+        {
+            let mut workers = self.workers();
+            if let Some(c) = workers.get_mut(&key) {
+                c.pending = c.pending.saturating_sub(1);
+                if c.pending == 0 {
+                    workers.remove(&key);
+                    return;
+                }
+            }
+        }
+        // Without a runtime (the process is ending) what waited stays in
+        // the durable inbox and resumes on the next start.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(self.clone().conversation(key, rx));
+        }
     }
 
     /// Accepts and answers a message straight from a provider.
@@ -896,4 +996,105 @@ async fn send_all(
 
 fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::Outgoing;
+    use crate::store::{MemoryStore, Store};
+
+    /// A channel that keeps what it is asked to send.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl Channel for Kept {
+        fn name(&self) -> &str {
+            "uji"
+        }
+
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::whatsapp()
+        }
+
+        async fn send(
+            &self,
+            _user: &str,
+            message: &Outgoing,
+        ) -> std::result::Result<Sent, SendError> {
+            self.0.lock().unwrap().push(message.text().to_owned());
+            Ok(Sent::default())
+        }
+    }
+
+    fn message(id: &str, text: &str) -> Inbound {
+        let mut m = Inbound::text("uji", "628120001", text);
+        m.message_id = id.to_owned();
+        m
+    }
+
+    /// A webhook's task that is cancelled while it holds a conversation
+    /// (its client went away mid-answer) strands nothing: what arrived for
+    /// the conversation meanwhile is answered, and the next message too.
+    #[tokio::test]
+    async fn a_cancelled_webhook_lets_its_conversation_go() {
+        let pack = crate::pack::Pack::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/echo"
+        ))
+        .unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let engine = Engine::builder()
+            .pack(pack)
+            .shared_store(store.clone())
+            .build()
+            .unwrap();
+        let kept = Arc::new(Kept::default());
+        let pipeline = Pipeline::start(
+            engine,
+            vec![kept.clone() as Arc<dyn Channel>],
+            PipelineConfig {
+                burst_window: Duration::from_millis(50),
+                ..PipelineConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        let key = SessionKey::new("uji", "628120001");
+        // A webhook holds the conversation, as if answering a message.
+        let held = pipeline.hold(&mut pipeline.workers(), key);
+        // Another webhook for the same citizen meanwhile: it waits its turn
+        // in the durable inbox.
+        let second = pipeline
+            .submit(vec![message("m2", "pesan 2")])
+            .await
+            .unwrap();
+        assert_eq!(second.accepted, 1);
+        assert_eq!(store.inbox().await.unwrap().len(), 1);
+        // The first webhook's task is cancelled before it answered.
+        drop(held);
+        let third = pipeline
+            .submit(vec![message("m3", "pesan 3")])
+            .await
+            .unwrap();
+        assert_eq!(third.accepted, 1);
+        for _ in 0..200 {
+            if kept.0.lock().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*kept.0.lock().unwrap(), ["terima 2", "terima 3"]);
+        assert!(store.inbox().await.unwrap().is_empty());
+        assert_eq!(pipeline.inner.handling.load(Ordering::Acquire), 0);
+        // The worker that took over leaves after the burst window.
+        for _ in 0..200 {
+            if pipeline.workers().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(pipeline.workers().is_empty());
+    }
 }
