@@ -402,9 +402,9 @@ impl Pipeline {
         }
         // A message for an idle conversation is accepted and answered in one
         // commit (the common case, one durable write); one for a busy
-        // conversation waits its turn in the durable inbox.
-        // A conversation without a worker is held by this task while it
-        // handles the message (the common case: no hand-over to a worker).
+        // conversation waits its turn in the durable inbox. A conversation
+        // without a worker is held by this task while it handles the
+        // message (again the common case: no hand-over to a worker).
         let mut held = Vec::new();
         let mut direct = Vec::new();
         let mut queued = Vec::new();
