@@ -12,6 +12,7 @@
 //! since 2026); replies go to the same id.
 
 mod parse;
+mod send;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use layan_core::channel::{Media, constant_time_eq, read_media};
 use layan_core::render::Outgoing;
 use layan_core::{Capabilities, Channel, Pipeline, SendError, Sent};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::Sha256;
 
 pub use parse::{Parsed, parse};
@@ -35,8 +36,6 @@ pub use parse::{Parsed, parse};
 pub const NAME: &str = "whatsapp";
 /// The Graph API the channel talks to unless told otherwise.
 pub const DEFAULT_API_BASE: &str = "https://graph.facebook.com/v23.0";
-/// The longest body of an interactive message (buttons, list).
-const MAX_INTERACTIVE_BODY: usize = 1024;
 
 /// `[channels.whatsapp]` in `layan.toml`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -121,7 +120,7 @@ impl WhatsApp {
         mac.verify_slice(&sig).is_ok()
     }
 
-    async fn post(&self, body: &Value) -> Result<Sent, SendError> {
+    async fn post(&self, body: &send::Body<'_>) -> Result<Sent, SendError> {
         let Some(endpoint) = &self.endpoint else {
             return Err(SendError::fatal(
                 "bad_api_base",
@@ -137,16 +136,20 @@ impl WhatsApp {
             .await
             .map_err(|e| SendError::transport(&e))?;
         let status = response.status().as_u16();
-        let text = response
-            .text()
+        let bytes = response
+            .bytes()
             .await
             .map_err(|e| SendError::transport(&e))?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
+            // Accepted: the id is a courtesy (statuses refer to it), so an
+            // answer without one is still a sent message.
+            let accepted: send::Accepted = serde_json::from_slice(&bytes).unwrap_or_default();
             return Ok(Sent {
-                provider_id: value["messages"][0]["id"].as_str().map(str::to_owned),
+                provider_id: accepted.into_id(),
             });
         }
+        let text = String::from_utf8_lossy(&bytes);
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         Err(classify(status, &value, &text))
     }
 }
@@ -176,97 +179,6 @@ fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
-    }
-}
-
-fn cut(s: &str, max: usize) -> String {
-    layan_core::render::truncate_title(s, max)
-}
-
-/// The request bodies of one rendered message (two when an interactive
-/// message's text is longer than its body may be: the text goes first).
-fn bodies(to: &str, message: &Outgoing) -> Vec<Value> {
-    let envelope = |kind: &str, content: Value| {
-        let mut v = json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": to,
-            "type": kind,
-        });
-        v[kind] = content;
-        v
-    };
-    let text_body = |text: &str| envelope("text", json!({ "preview_url": false, "body": text }));
-    let interactive = |text: &str, content: Value| -> Vec<Value> {
-        let mut out = Vec::new();
-        let body = if text.chars().count() > MAX_INTERACTIVE_BODY {
-            out.push(text_body(text));
-            "Silakan pilih:".to_owned()
-        } else if text.trim().is_empty() {
-            "Silakan pilih:".to_owned()
-        } else {
-            text.to_owned()
-        };
-        let mut v = content;
-        v["body"] = json!({ "text": body });
-        out.push(envelope("interactive", v));
-        out
-    };
-    match message {
-        Outgoing::Buttons { text, buttons } => interactive(
-            text,
-            json!({
-                "type": "button",
-                "action": {
-                    "buttons": buttons.iter().take(3).map(|b| json!({
-                        "type": "reply",
-                        "reply": { "id": cut(&b.payload, 256), "title": cut(&b.title, 20) },
-                    })).collect::<Vec<_>>(),
-                },
-            }),
-        ),
-        Outgoing::List { text, button, rows } => interactive(
-            text,
-            json!({
-                "type": "list",
-                "action": {
-                    "button": cut(button, 20),
-                    "sections": [{
-                        "title": "Pilihan",
-                        "rows": rows.iter().take(10).map(|r| {
-                            let mut row = json!({ "id": cut(&r.payload, 200), "title": cut(&r.title, 24) });
-                            if let Some(d) = &r.description {
-                                row["description"] = json!(cut(d, 72));
-                            }
-                            row
-                        }).collect::<Vec<_>>(),
-                    }],
-                },
-            }),
-        ),
-        Outgoing::Media { kind, url, caption } => {
-            let kind = match kind.as_str() {
-                "image" | "document" | "audio" | "video" => kind.as_str(),
-                _ => "document",
-            };
-            let mut media = json!({ "link": url });
-            if let Some(c) = caption.as_deref().filter(|_| kind != "audio") {
-                media["caption"] = json!(c);
-            }
-            vec![envelope(kind, media)]
-        }
-        Outgoing::Location {
-            latitude,
-            longitude,
-            name,
-        } => {
-            let mut loc = json!({ "latitude": latitude, "longitude": longitude });
-            if let Some(n) = name {
-                loc["name"] = json!(n);
-            }
-            vec![envelope("location", loc)]
-        }
-        other => vec![text_body(other.text())],
     }
 }
 
@@ -324,7 +236,7 @@ impl Channel for WhatsApp {
 
     async fn send(&self, user: &str, message: &Outgoing) -> Result<Sent, SendError> {
         let mut last = Sent::default();
-        for body in bodies(user, message) {
+        for body in send::bodies(user, message) {
             last = self.post(&body).await?;
         }
         Ok(last)
@@ -404,6 +316,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn wa() -> Arc<WhatsApp> {
         WhatsApp::new(
