@@ -424,23 +424,19 @@ impl Pipeline {
                 }
             }
         }
-        // One held conversation is handled on this task, below; several at
-        // once (a provider batching citizens) each on a task of its own.
-        let here = if held.len() == 1 { held.pop() } else { None };
-        for (hold, m) in held {
-            let (tx, rx) = oneshot::channel();
+        // The held conversations (several when a provider batches citizens)
+        // are handled on this task, side by side; each is let go as soon as
+        // its message is done.
+        let held = futures_util::future::join_all(held.into_iter().map(|(hold, m)| async move {
             let channel = m.channel.clone();
-            let this = self.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(this.handle_held(hold, m).await);
-            });
-            direct.push((channel, rx));
-        }
+            let outcome = self.handle_direct(m).await;
+            drop(hold);
+            (channel, outcome)
+        }));
         let mut result = Submitted::default();
         let mut failure = None;
-        if let Some((hold, m)) = here {
-            let channel = m.channel.clone();
-            match self.handle_held(hold, m).await {
+        for (channel, outcome) in held.await {
+            match outcome {
                 Ok(new) => self.count_in(&channel, new, &mut result),
                 Err(e) => failure = Some(e),
             }
@@ -679,14 +675,6 @@ impl Pipeline {
             key,
             rx: Some(rx),
         }
-    }
-
-    /// Accepts and answers a message for the conversation `hold` holds,
-    /// then lets the conversation go (see [`Held`]).
-    async fn handle_held(&self, hold: Held, m: Inbound) -> Result<bool> {
-        let result = self.handle_direct(m).await;
-        drop(hold);
-        result
     }
 
     /// Lets a held conversation go: forgotten when nothing came for it

@@ -107,7 +107,7 @@ struct Location<'a> {
 }
 
 impl<'a> Body<'a> {
-    fn to(to: &'a str, content: Content<'a>) -> Self {
+    fn new(to: &'a str, content: Content<'a>) -> Self {
         Self {
             messaging_product: "whatsapp",
             recipient_type: "individual",
@@ -117,7 +117,7 @@ impl<'a> Body<'a> {
     }
 
     fn text(to: &'a str, body: &'a str) -> Self {
-        Self::to(
+        Self::new(
             to,
             Content::Text {
                 text: Text {
@@ -142,7 +142,7 @@ pub(crate) fn bodies<'a>(to: &'a str, message: &'a Outgoing) -> Vec<Body<'a>> {
         } else {
             text
         };
-        out.push(Body::to(
+        out.push(Body::new(
             to,
             Content::Interactive {
                 interactive: Interactive {
@@ -207,13 +207,13 @@ pub(crate) fn bodies<'a>(to: &'a str, message: &'a Outgoing) -> Vec<Body<'a>> {
                     document: media(caption),
                 },
             };
-            vec![Body::to(to, content)]
+            vec![Body::new(to, content)]
         }
         Outgoing::Location {
             latitude,
             longitude,
             name,
-        } => vec![Body::to(
+        } => vec![Body::new(
             to,
             Content::Location {
                 location: Location {
