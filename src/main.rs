@@ -1,5 +1,6 @@
 //! The `layan` command: a thin shell over the library.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use layan::eval::{self, Noise, Report};
+use layan::serve::admin::stats::{self, Range};
 use layan::{Engine, Error, Matcher, Pack};
 
 /// mimalloc: under `layan serve`'s load, glibc's allocator spent most of
@@ -83,6 +85,14 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Count only from this day (YYYY-MM-DD, office time; default 30
+        /// days up to --to): the numbers the dashboard's statistics page
+        /// shows for the same days. Without --from or --to, everything stored.
+        #[arg(long)]
+        from: Option<String>,
+        /// Count only up to this day (YYYY-MM-DD, office time; default today).
+        #[arg(long)]
+        to: Option<String>,
     },
     /// The transcript, with NIK and phone numbers masked.
     Export {
@@ -334,11 +344,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             backend,
             json,
+            from,
+            to,
         } => {
             let engine = open_engine(backend, &data)?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
+            if from.is_some() || to.is_some() {
+                let days = rt.block_on(range_stats(&engine, from.as_deref(), to.as_deref()))?;
+                if json {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&days.json())?)?;
+                } else {
+                    days.print(&mut out)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let stats = rt.block_on(engine.stats())?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
@@ -357,12 +378,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = open_engine(backend, &data)?;
             let offset = engine.pack().office.utc_offset;
             let since_ms = match since {
-                Some(d) => {
-                    let day = layan::clock::parse_date(&d, 0)
-                        .filter(|_| d.len() == 10)
-                        .with_context(|| format!("--since {d}: write the date as YYYY-MM-DD"))?;
-                    layan::clock::ms_of(day, 0, offset)
-                }
+                Some(d) => layan::clock::ms_of(day_arg("--since", &d)?, 0, offset),
                 None => 0,
             };
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -498,6 +514,164 @@ fn open_engine(backend: Option<layan::Backend>, data: &Path) -> anyhow::Result<E
         .pack(layan::bundled::pack()?)
         .shared_store(store)
         .build()?)
+}
+
+/// A day given on the command line as `YYYY-MM-DD`.
+fn day_arg(flag: &str, text: &str) -> anyhow::Result<i64> {
+    layan::clock::parse_date(text, 0)
+        .filter(|_| text.len() == 10)
+        .with_context(|| format!("{flag} {text}: write the date as YYYY-MM-DD"))
+}
+
+/// `layan stats` for a range of days: the statistics page's report.
+struct RangeStats {
+    range: Range,
+    report: stats::Report,
+    unanswered: Vec<stats::Group>,
+}
+
+/// The report for the days `from`..=`to` (office time), with the
+/// dashboard's defaults for a missing end.
+async fn range_stats(
+    engine: &Engine,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> anyhow::Result<RangeStats> {
+    let offset = engine.pack().office.utc_offset;
+    let now = layan::store::unix_ms(std::time::SystemTime::now());
+    let today = layan::clock::Local::at(now, offset).day;
+    let to = to.map(|t| day_arg("--to", t)).transpose()?.unwrap_or(today);
+    let from = from
+        .map(|f| day_arg("--from", f))
+        .transpose()?
+        .unwrap_or(to - 29);
+    if from > to {
+        anyhow::bail!(
+            "--from {} is after --to {}: give the earlier day first",
+            stats::iso(from),
+            stats::iso(to)
+        );
+    }
+    let range = Range { from, to };
+    let store = engine.store();
+    let transcript = store
+        .transcript(layan::clock::ms_of(from, 0, offset))
+        .await?;
+    let handoffs = store.handoffs().await?;
+    let tickets = store.tickets().await?;
+    let report = stats::report(offset, range, &transcript, &handoffs, &tickets, now);
+    let unanswered = stats::group_unanswered(engine, &report.unanswered, stats::GROUP_THRESHOLD);
+    Ok(RangeStats {
+        range,
+        report,
+        unanswered,
+    })
+}
+
+impl RangeStats {
+    /// Messages in and out per day and channel, only days with messages.
+    fn per_day(&self) -> BTreeMap<&str, BTreeMap<&str, (i64, i64)>> {
+        let mut days: BTreeMap<&str, BTreeMap<&str, (i64, i64)>> = BTreeMap::new();
+        for ((day, channel), counts) in &self.report.messages {
+            days.entry(day).or_default().insert(channel, *counts);
+        }
+        days
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let r = &self.report;
+        let (responses, average) = r.csat_mean();
+        serde_json::json!({
+            "from": stats::iso(self.range.from),
+            "to": stats::iso(self.range.to),
+            "messages_in": r.messages_in(),
+            "messages_out": r.messages_out(),
+            "fallback_rate": r.fallback_rate(),
+            "per_day": self.per_day(),
+            "per_intent": r.intents.iter().cloned().collect::<BTreeMap<String, i64>>(),
+            "handoffs": {
+                "requested": r.handoffs,
+                "answered_by_person": r.handoffs_answered,
+                "median_first_answer_s": r.median_first_answer_ms.map(|ms| ms / 1000),
+            },
+            "tickets": {
+                "opened": r.tickets.iter().map(|t| t.1).sum::<i64>(),
+                "closed": r.closed.0,
+                "closed_by_due_time": r.closed.1,
+                "overdue_now": r.overdue_now,
+            },
+            "csat": {
+                "responses": responses,
+                "average": average,
+                "distribution": r.csat,
+            },
+            "unanswered": self.unanswered.iter().map(|g| serde_json::json!({
+                "count": g.count,
+                "words": g.words,
+                "examples": g.examples,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let r = &self.report;
+        writeln!(
+            out,
+            "{} to {} (office time)",
+            stats::iso(self.range.from),
+            stats::iso(self.range.to)
+        )?;
+        writeln!(
+            out,
+            "messages in {}, out {}; fallback rate {:.1}%",
+            r.messages_in(),
+            r.messages_out(),
+            r.fallback_rate() * 100.0
+        )?;
+        write!(
+            out,
+            "hand-offs {} ({} answered by a person",
+            r.handoffs, r.handoffs_answered
+        )?;
+        if let Some(ms) = r.median_first_answer_ms {
+            write!(out, "; median first answer {} min", ms.div_ceil(60_000))?;
+        }
+        writeln!(out, ")")?;
+        writeln!(
+            out,
+            "tickets opened {}, closed {} ({} by their due time); overdue now {}",
+            r.tickets.iter().map(|t| t.1).sum::<i64>(),
+            r.closed.0,
+            r.closed.1,
+            r.overdue_now
+        )?;
+        let (responses, average) = r.csat_mean();
+        if responses > 0 {
+            writeln!(
+                out,
+                "satisfaction {average:.2}/5 from {responses} rating(s)"
+            )?;
+        }
+        writeln!(out, "\ntop intents:")?;
+        for (intent, n) in r.intents.iter().take(15) {
+            writeln!(out, "  {n:>6}  {intent}")?;
+        }
+        writeln!(out, "\nper day (in/out):")?;
+        for (day, channels) in self.per_day() {
+            let parts: Vec<String> = channels
+                .iter()
+                .map(|(c, (i, o))| format!("{c} {i}/{o}"))
+                .collect();
+            writeln!(out, "  {day}  {}", parts.join(", "))?;
+        }
+        if !self.unanswered.is_empty() {
+            writeln!(out, "\nunanswered, grouped by similarity:")?;
+            for g in self.unanswered.iter().take(15) {
+                writeln!(out, "  {:>6}  {}", g.count, g.examples.join(" | "))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn csv_field(s: &str) -> String {

@@ -207,6 +207,99 @@ fn stats_and_export_read_what_chat_stored() {
 }
 
 #[test]
+fn stats_for_a_range_of_days() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let script = "#aduan\nBudi\n0812 3456 7890\n1\ntimbangan curang\nlewati\nlewati\nya\nresep rendang\nresep rendang padang\n";
+    assert!(layan(&["chat", "--data", d], script).status.success());
+
+    // Every day from 2000 to 2100: today is in it whatever the clock says.
+    let out = layan(
+        &[
+            "stats",
+            "--data",
+            d,
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-12-31",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["from"], "2000-01-01");
+    assert_eq!(v["to"], "2100-12-31");
+    assert_eq!(v["messages_in"], 10);
+    assert!(v["messages_out"].as_i64().unwrap() >= 10);
+    assert_eq!(v["per_intent"]["fallback"], 2);
+    assert!((v["fallback_rate"].as_f64().unwrap() - 0.2).abs() < 1e-9);
+    assert_eq!(v["tickets"]["opened"], 1);
+    assert_eq!(v["tickets"]["closed"], 0);
+    let days = v["per_day"].as_object().unwrap();
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!(days.values().next().unwrap()["terminal"][0], 10);
+    // The two unanswered questions are one group, as on the dashboard.
+    let groups = v["unanswered"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0]["count"], 2);
+    assert_eq!(groups[0]["words"], serde_json::json!(["rendang", "resep"]));
+
+    // The text form says which days it counted.
+    let text = stdout(&layan(
+        &[
+            "stats",
+            "--data",
+            d,
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-12-31",
+        ],
+        "",
+    ));
+    assert!(
+        text.starts_with("2000-01-01 to 2100-12-31 (office time)\n"),
+        "{text}"
+    );
+    assert!(text.contains("messages in 10,"), "{text}");
+    assert!(
+        text.contains("2  resep rendang | resep rendang padang"),
+        "{text}"
+    );
+
+    // Days before anything was stored count nothing; --to alone means the
+    // 30 days up to it, as on the dashboard.
+    let past = layan(&["stats", "--data", d, "--to", "2000-01-31", "--json"], "");
+    let v: serde_json::Value = serde_json::from_slice(&past.stdout).unwrap();
+    assert_eq!(v["from"], "2000-01-02");
+    assert_eq!(v["messages_in"], 0);
+    assert_eq!(v["unanswered"], serde_json::json!([]));
+
+    for (args, says) in [
+        (
+            vec!["--from", "kemarin"],
+            "--from kemarin: write the date as YYYY-MM-DD",
+        ),
+        (
+            vec!["--to", "2026-13-01"],
+            "--to 2026-13-01: write the date as YYYY-MM-DD",
+        ),
+        (
+            vec!["--from", "2026-12-01", "--to", "2026-11-01"],
+            "--from 2026-12-01 is after --to 2026-11-01",
+        ),
+    ] {
+        let mut all = vec!["stats", "--data", d];
+        all.extend(args);
+        let out = layan(&all, "");
+        assert!(!out.status.success(), "{all:?}");
+        assert!(stderr(&out).contains(says), "{all:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn stats_without_data_says_so() {
     let empty = tempfile::tempdir().unwrap();
     let out = layan(&["stats", "--data", empty.path().to_str().unwrap()], "");
