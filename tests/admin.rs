@@ -3,6 +3,7 @@
 //! escaping of citizen text, and the actions whose effects a citizen or a
 //! provider sees: replies, closing, ticket notifications, the pack reload.
 
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
@@ -788,6 +789,121 @@ async fn ticket_photos_are_fetched_from_whatsapp_for_staff() {
     assert_eq!(sari.get("/admin/media/whatsapp?ref=media-404").await.0, 502);
     assert_eq!(sari.get("/admin/media/whatsapp?ref=..%2Fetc").await.0, 502);
     assert_eq!(sari.get("/admin/media/web?ref=x").await.0, 404);
+}
+
+#[tokio::test]
+async fn ticket_photos_sent_by_mms_are_fetched_from_twilio_for_staff() {
+    // Twilio's media URL wants the account's credentials and redirects to
+    // a short-lived CDN URL on another host, which must not get them.
+    /// Each request's path and authorization header.
+    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+    let seen: Seen = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log = seen.clone();
+    let twilio = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let log = log.clone();
+        async move {
+            use axum::http::{StatusCode, header};
+            use axum::response::IntoResponse;
+            let path = req.uri().path().to_owned();
+            let auth = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(|v| v.to_str().unwrap().to_owned());
+            log.lock().unwrap().push((path.clone(), auth));
+            match path.as_str() {
+                "/2010-04-01/Accounts/ACuji/Messages/MM2/Media/ME3" => (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, format!("http://localhost:{port}/cdn/ME3"))],
+                )
+                    .into_response(),
+                "/cdn/ME3" => ([(header::CONTENT_TYPE, "image/png")], "PNG-BYTE").into_response(),
+                _ => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, twilio).await.unwrap() });
+    let sections = format!(
+        r#"
+        [channels.twilio]
+        account_sid = "ACuji"
+        auth_token = "token-twilio"
+        from = "+15550001111"
+        api_base = "http://127.0.0.1:{port}"
+        {users}
+        "#,
+        users = users_toml(),
+    );
+    let d = Dashboard(Server::start_with(PERINDAG, "", &sections).await);
+    let now = now_ms();
+    file_ticket(&d, "ADU-2026-000010", "+628123", now, now + 86_400_000).await;
+    let mut t = d.store().ticket("ADU-2026-000010").await.unwrap().unwrap();
+    t.channel = "twilio".into();
+    // What the Twilio webhook stores for an MMS photo (see layan-sms).
+    t.fields.insert("foto".into(), "MM2/ME3".into());
+    save_ticket(d.store(), t).await;
+
+    let sari = Staff::login(&d.url, "sari").await;
+    let (_, page) = sari.get("/admin/tiket/ADU-2026-000010").await;
+    assert!(
+        page.contains(r#"<img src="/admin/media/twilio?ref=MM2%2FME3""#),
+        "{page}"
+    );
+    let r = sari
+        .http
+        .get(format!("{}/admin/media/twilio?ref=MM2%2FME3", d.url))
+        .header("cookie", &sari.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.text().await.unwrap(), "PNG-BYTE");
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "ACuji:token-twilio"
+        )
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            (
+                "/2010-04-01/Accounts/ACuji/Messages/MM2/Media/ME3".to_owned(),
+                Some(basic)
+            ),
+            ("/cdn/ME3".to_owned(), None),
+        ]
+    );
+    // Unknown media and anything but two sids are refused, never fetched.
+    assert_eq!(sari.get("/admin/media/twilio?ref=MM2%2FME404").await.0, 502);
+    for bad in [
+        "..%2F..%2Fx",
+        "MM2",
+        "http%3A%2F%2Fexample.com%2Fx",
+        "MM2%2FME3%3Fa",
+    ] {
+        assert_eq!(
+            sari.get(&format!("/admin/media/twilio?ref={bad}")).await.0,
+            502,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        3,
+        "only the unknown media was asked for"
+    );
+
+    // A photo the citizen skipped ("lewati") is no picture.
+    file_ticket(&d, "ADU-2026-000011", "+628124", now, now + 86_400_000).await;
+    let mut t = d.store().ticket("ADU-2026-000011").await.unwrap().unwrap();
+    t.fields.insert("foto".into(), "-".into());
+    save_ticket(d.store(), t).await;
+    let (_, page) = sari.get("/admin/tiket/ADU-2026-000011").await;
+    assert!(!page.contains("/admin/media/"), "{page}");
 }
 
 #[tokio::test]

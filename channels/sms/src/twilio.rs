@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use layan_core::channel::constant_time_eq;
+use layan_core::channel::{constant_time_eq, read_media};
 use layan_core::render::Outgoing;
-use layan_core::{Capabilities, Channel, Content, Inbound, Pipeline, SendError, Sent};
+use layan_core::{Capabilities, Channel, Content, Inbound, Media, Pipeline, SendError, Sent};
 use serde_json::Value;
 use sha1::Sha1;
 
@@ -174,6 +174,58 @@ impl Channel for Twilio {
         }
         .after(retry_after))
     }
+
+    /// A file a citizen sent by MMS, by the reference the webhook stored
+    /// for it (`{message sid}/{media sid}`, see [`media_reference`]).
+    /// Twilio can require HTTP basic authentication for media (the
+    /// console's "Enforce HTTP Auth on Media URLs"), so a browser cannot
+    /// open a `MediaUrl` by itself: it is fetched here with the account SID
+    /// and auth token, following Twilio's redirect to the file's short-lived
+    /// CDN URL (reqwest drops the credentials when the host changes). Only
+    /// this account's media on `api_base` can be asked for.
+    async fn media(&self, reference: &str) -> Result<Option<Media>, String> {
+        let sid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
+        let Some((message, media)) = reference.split_once('/').filter(|(a, b)| sid(a) && sid(b))
+        else {
+            return Err(format!("`{reference}` is not a Twilio media reference"));
+        };
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages/{message}/Media/{media}",
+            self.config.api_base.trim_end_matches('/'),
+            self.config.account_sid
+        );
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.config.account_sid, Some(&self.config.auth_token))
+            .send()
+            .await;
+        read_media(response, None).await.map(Some)
+    }
+}
+
+/// What an inbound file is stored as: `{message sid}/{media sid}` when
+/// `MediaUrl0` has Twilio's shape (`…/Accounts/AC…/Messages/MM…/Media/ME…`),
+/// so that staff see it through [`Channel::media`] with the account's
+/// credentials; any other URL (a Twilio-compatible gateway's) as it is.
+fn media_reference(media_url: &str) -> String {
+    let Ok(url) = reqwest::Url::parse(media_url) else {
+        return media_url.to_owned();
+    };
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    match segments.as_slice() {
+        [.., "Accounts", _, "Messages", message, "Media", media]
+            if [message, media]
+                .iter()
+                .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())) =>
+        {
+            format!("{message}/{media}")
+        }
+        _ => media_url.to_owned(),
+    }
 }
 
 #[derive(Clone)]
@@ -248,7 +300,7 @@ pub fn parse(params: &[(String, String)]) -> Result<Inbound, &'static str> {
                 .and_then(|t| t.split('/').next())
                 .unwrap_or("document")
                 .to_owned(),
-            reference: get("MediaUrl0").unwrap_or_default().to_owned(),
+            reference: media_reference(get("MediaUrl0").unwrap_or_default()),
             caption: Some(body.to_owned()).filter(|b| !b.is_empty()),
         },
         _ => Content::Text(body.to_owned()),
@@ -336,6 +388,22 @@ mod tests {
         ]))
         .unwrap();
         assert!(matches!(mms.content, Content::Media { ref kind, .. } if kind == "image"));
+        // Twilio's own media URL is kept as the message and media sids, to
+        // be fetched with the account's credentials; any other as it is.
+        for (url, reference) in [
+            (
+                "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM2/Media/ME3",
+                "MM2/ME3",
+            ),
+            ("https://api.twilio.com/m/1", "https://api.twilio.com/m/1"),
+            (
+                "https://gateway.example/2010-04-01/Accounts/AC1/Messages/MM2/Media/../x",
+                "https://gateway.example/2010-04-01/Accounts/AC1/Messages/MM2/Media/../x",
+            ),
+            ("bukan url", "bukan url"),
+        ] {
+            assert_eq!(media_reference(url), reference, "{url}");
+        }
         assert_eq!(
             parse(&p(&[("Body", "x"), ("MessageSid", "1")])),
             Err("From")
