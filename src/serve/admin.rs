@@ -69,7 +69,8 @@ impl std::fmt::Debug for Admin {
 
 impl Admin {
     /// The dashboard for `pipeline`, with the users of `config`, the audit
-    /// log at `audit_path`, the pack's state, and what live pages wait on.
+    /// log at `audit_path` (and the logins file next to it), the pack's
+    /// state, and what live pages wait on.
     #[must_use]
     pub fn new(
         pipeline: Pipeline,
@@ -84,7 +85,12 @@ impl Admin {
             inner: Arc::new(Inner {
                 trusted_proxies,
                 pipeline,
-                auth: Auth::new(config, secure_cookies),
+                // Next to the audit log, in the store's folder.
+                auth: Auth::new(
+                    config,
+                    secure_cookies,
+                    Some(audit_path.with_file_name("admin-logins.json")),
+                ),
                 audit: Audit::new(audit_path),
                 pack,
                 live,

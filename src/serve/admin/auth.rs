@@ -1,11 +1,12 @@
-//! Who may use the dashboard: argon2 passwords from the config, logins kept
-//! in memory behind an HttpOnly SameSite=Strict cookie, a CSRF token per
-//! login, wrong passwords limited per account and per address, and the
-//! audit log every action is written to.
+//! Who may use the dashboard: argon2 passwords from the config, logins
+//! behind an HttpOnly SameSite=Strict cookie (kept in a file next to the
+//! store, so that a restart does not log staff out; session ids only as
+//! SHA-256 hashes), a CSRF token per login, wrong passwords limited per
+//! account and per address, and the audit log every action is written to.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,6 +16,7 @@ use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use layan_core::channel::constant_time_eq;
 use layan_core::store::unix_ms;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::serve::config::{AdminConfig, AdminUser, Role};
 
@@ -24,6 +26,9 @@ pub const COOKIE: &str = "layan_admin";
 pub const LOGIN_COOKIE: &str = "layan_login";
 /// Logins kept at once; the oldest go beyond this.
 const MAX_LOGINS: usize = 10_000;
+/// A login's sliding expiry is written to the logins file when it has
+/// moved on by this much since it was last written (not on every request).
+const SAVE_EXPIRY_EVERY_MS: u64 = 60_000;
 
 /// Hashes `password` for `[[admin.users]] password_hash`.
 ///
@@ -54,7 +59,40 @@ pub struct Login {
     pub role: Role,
     /// The token every state-changing request must carry.
     pub csrf: String,
-    expires: Instant,
+    /// When it ends unless used again (unix ms).
+    expires_ms: u64,
+}
+
+/// A login as the logins file keeps it: the session id only as its hash,
+/// the role not at all (the config's, when the file is read).
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedLogin {
+    id_sha256: String,
+    user: String,
+    csrf: String,
+    expires_ms: u64,
+}
+
+/// The logins file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SavedLogins {
+    logins: Vec<SavedLogin>,
+}
+
+/// A login in memory, with the expiry the file last got for it.
+#[derive(Debug)]
+struct Current {
+    login: Login,
+    saved_expires_ms: u64,
+}
+
+/// The key a session id is kept under, in memory and in the file.
+fn id_hash(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
+}
+
+fn now_ms() -> u64 {
+    unix_ms(SystemTime::now())
 }
 
 impl Login {
@@ -90,7 +128,10 @@ pub enum Refused {
 /// Users, logins and the login rate limit.
 pub struct Auth {
     users: Vec<AdminUser>,
-    logins: Mutex<HashMap<String, Login>>,
+    /// By the SHA-256 of the session id.
+    logins: Mutex<HashMap<String, Current>>,
+    /// Where logins are kept across restarts (none: memory only).
+    file: Option<PathBuf>,
     failures: Mutex<HashMap<String, Failures>>,
     session: Duration,
     max_failures: u32,
@@ -110,12 +151,20 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// The users of `config`; cookies `Secure` when `secure`.
+    /// The users of `config`; cookies `Secure` when `secure`; logins kept
+    /// in `file` across restarts (read now: logins of users no longer in
+    /// the config and expired ones are dropped; a file that cannot be read
+    /// is reported and replaced), or in memory only.
     #[must_use]
-    pub fn new(config: &AdminConfig, secure: bool) -> Self {
+    pub fn new(config: &AdminConfig, secure: bool, file: Option<PathBuf>) -> Self {
+        let logins = file
+            .as_deref()
+            .map(|f| load_logins(f, &config.users))
+            .unwrap_or_default();
         Self {
             users: config.users.clone(),
-            logins: Mutex::new(HashMap::new()),
+            logins: Mutex::new(logins),
+            file,
             failures: Mutex::new(HashMap::new()),
             session: Duration::from_secs(config.session_minutes.max(1) * 60),
             max_failures: config.max_failed_logins.max(1),
@@ -203,42 +252,89 @@ impl Auth {
             let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
             failures.remove(&keys[0]);
         }
+        let expires_ms = now_ms() + self.session_ms();
         let login = Login {
             user: user.name.clone(),
             role: user.role,
             csrf: token(),
-            expires: Instant::now() + self.session,
+            expires_ms,
         };
         let id = token();
         let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
         if logins.len() >= MAX_LOGINS {
-            let now = Instant::now();
-            logins.retain(|_, l| l.expires > now);
+            let now = now_ms();
+            logins.retain(|_, c| c.login.expires_ms > now);
         }
-        logins.insert(id.clone(), login.clone());
+        logins.insert(
+            id_hash(&id),
+            Current {
+                login: login.clone(),
+                saved_expires_ms: expires_ms,
+            },
+        );
+        self.save(&logins);
         Ok((id, login))
+    }
+
+    fn session_ms(&self) -> u64 {
+        u64::try_from(self.session.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The login of session id `id`, if it is current; its expiry moves on.
     #[must_use]
     pub fn session(&self, id: &str) -> Option<Login> {
-        let now = Instant::now();
+        let now = now_ms();
+        let key = id_hash(id);
         let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
-        let login = logins.get_mut(id)?;
-        if login.expires <= now {
-            logins.remove(id);
+        let current = logins.get_mut(&key)?;
+        if current.login.expires_ms <= now {
+            logins.remove(&key);
+            self.save(&logins);
             return None;
         }
-        login.expires = now + self.session;
-        Some(login.clone())
+        current.login.expires_ms = now + self.session_ms();
+        let login = current.login.clone();
+        if login.expires_ms.saturating_sub(current.saved_expires_ms) >= SAVE_EXPIRY_EVERY_MS {
+            current.saved_expires_ms = login.expires_ms;
+            self.save(&logins);
+        }
+        Some(login)
     }
 
     /// Ends the login of session id `id`.
     pub fn logout(&self, id: &str) {
-        self.logins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
+        if logins.remove(&id_hash(id)).is_some() {
+            self.save(&logins);
+        }
+    }
+
+    /// Writes the logins file (when there is one) whole, through a
+    /// temporary file and a rename, readable by its owner only. A login
+    /// that cannot be written still works until the server stops.
+    fn save(&self, logins: &HashMap<String, Current>) {
+        let Some(path) = &self.file else {
+            return;
+        };
+        let saved = SavedLogins {
+            logins: logins
+                .iter()
+                .map(|(key, c)| SavedLogin {
+                    id_sha256: key.clone(),
+                    user: c.login.user.clone(),
+                    csrf: c.login.csrf.clone(),
+                    expires_ms: c.saved_expires_ms.max(c.login.expires_ms),
+                })
+                .collect(),
+        };
+        if let Err(e) = write_private(path, &saved) {
+            tracing::warn!(
+                target: "layan::admin",
+                error = %e,
+                file = %path.display(),
+                "cannot keep the dashboard's logins; they end when the server stops"
+            );
+        }
     }
 
     /// The `Set-Cookie` value for a cookie `name` = `value` under `/admin`.
@@ -253,6 +349,62 @@ impl Auth {
         }
         c
     }
+}
+
+/// The logins in `path` that are still current, of users still in `users`
+/// (with their role now).
+fn load_logins(path: &Path, users: &[AdminUser]) -> HashMap<String, Current> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HashMap::new(),
+        Err(e) => {
+            tracing::warn!(target: "layan::admin", error = %e, file = %path.display(), "cannot read the dashboard's logins; staff log in again");
+            return HashMap::new();
+        }
+    };
+    let saved: SavedLogins = match serde_json::from_slice(&bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(target: "layan::admin", error = %e, file = %path.display(), "the dashboard's logins file is damaged; staff log in again");
+            return HashMap::new();
+        }
+    };
+    let now = now_ms();
+    saved
+        .logins
+        .into_iter()
+        .filter(|s| s.expires_ms > now)
+        .filter_map(|s| {
+            let user = users.iter().find(|u| u.name == s.user)?;
+            let login = Login {
+                user: s.user,
+                role: user.role,
+                csrf: s.csrf,
+                expires_ms: s.expires_ms,
+            };
+            Some((
+                s.id_sha256,
+                Current {
+                    login,
+                    saved_expires_ms: s.expires_ms,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Writes `value` as JSON to `path` through a temporary file and a rename;
+/// the file is readable by its owner only.
+fn write_private(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(&serde_json::to_vec(value)?)?;
+    drop(file);
+    std::fs::rename(&tmp, path)
 }
 
 /// One line of the audit log.
@@ -347,7 +499,7 @@ mod tests {
 
     #[tokio::test]
     async fn right_password_logs_in_wrong_ones_lock_the_account() {
-        let auth = Auth::new(&config(3), false);
+        let auth = Auth::new(&config(3), false, None);
         let (id, login) = auth.login("sari", "benar", "10.0.0.1").await.unwrap();
         assert_eq!(login.user, "sari");
         assert_eq!(auth.session(&id).unwrap().user, "sari");
@@ -372,12 +524,78 @@ mod tests {
         assert!(auth.session(&id).is_none());
     }
 
+    #[tokio::test]
+    async fn logins_outlive_a_restart_but_not_the_users_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin-logins.json");
+        let auth = Auth::new(&config(3), false, Some(file.clone()));
+        let (id, login) = auth.login("sari", "benar", "10.0.0.1").await.unwrap();
+        let (gone, _) = auth.login("sari", "benar", "10.0.0.1").await.unwrap();
+        auth.logout(&gone);
+        // The file holds session ids only as their hashes, for its owner only.
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains(&id) && text.contains(&id_hash(&id)),
+            "{text}"
+        );
+        assert!(!text.contains(&id_hash(&gone)), "{text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        // A restart: the same login with its CSRF token; logged out stays out.
+        let restarted = Auth::new(&config(3), false, Some(file.clone()));
+        let again = restarted.session(&id).unwrap();
+        assert_eq!(
+            (again.user.as_str(), again.csrf.as_str(), again.is_admin()),
+            ("sari", login.csrf.as_str(), false)
+        );
+        assert!(restarted.session(&gone).is_none());
+        // The role is the config's at the restart; a user taken out of the
+        // config is logged out by it.
+        let mut promoted = config(3);
+        promoted.users[0].role = Role::Admin;
+        let admin = Auth::new(&promoted, false, Some(file.clone()));
+        assert!(admin.session(&id).unwrap().is_admin());
+        let nobody = AdminConfig {
+            users: Vec::new(),
+            ..config(3)
+        };
+        assert!(
+            Auth::new(&nobody, false, Some(file.clone()))
+                .session(&id)
+                .is_none()
+        );
+
+        // An expired login is not brought back.
+        let mut saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        saved["logins"][0]["expires_ms"] = 1.into();
+        std::fs::write(&file, saved.to_string()).unwrap();
+        assert!(
+            Auth::new(&config(3), false, Some(file.clone()))
+                .session(&id)
+                .is_none()
+        );
+        // A damaged file: staff log in again, and the server still starts.
+        std::fs::write(&file, "{rusak").unwrap();
+        let fresh = Auth::new(&config(3), false, Some(file.clone()));
+        assert!(fresh.session(&id).is_none());
+        assert!(fresh.login("sari", "benar", "10.0.0.1").await.is_ok());
+        let rewritten: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(rewritten["logins"].as_array().unwrap().len(), 1);
+    }
+
     #[test]
     fn cookies_are_http_only_strict_and_secure_on_https() {
-        let auth = Auth::new(&config(3), true);
+        let auth = Auth::new(&config(3), true, None);
         let c = auth.cookie(COOKIE, "abc", None);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Secure"));
-        let plain = Auth::new(&config(3), false).cookie(COOKIE, "abc", Some(0));
+        let plain = Auth::new(&config(3), false, None).cookie(COOKIE, "abc", Some(0));
         assert!(!plain.contains("Secure") && plain.contains("Max-Age=0"));
     }
 }
