@@ -491,3 +491,54 @@ async fn only_the_operator_holding_a_conversation_answers_or_closes_it() {
     assert_eq!(answers[1].0, "ani");
     assert!(engine.handoff_queue().await.unwrap().is_empty());
 }
+
+/// A citizen who asks for a person again after the first hand-off closed
+/// starts a new one; the closed one stays in its history, and the
+/// statistics count both.
+#[tokio::test]
+async fn a_second_handoff_keeps_the_first_for_the_statistics() {
+    use layan::serve::admin::stats::{Range, report};
+    let engine = Engine::builder()
+        .pack(layan::bundled::pack().unwrap())
+        .build()
+        .unwrap();
+    let key = SessionKey::new("test", "warga");
+    say(&engine, "warga", "#tanya kapan pasar murah?").await;
+    engine.take_handoff(&key, "sari").await.unwrap();
+    engine
+        .operator_reply(&key, "sari", "Sabtu ini di Pasar Tebing Tinggi.")
+        .await
+        .unwrap();
+    engine.close_handoff(&key, "sari").await.unwrap();
+    say(&engine, "warga", "#tanya di pasar mana lagi?").await;
+    // Asked again while that one waits: still the same hand-off.
+    say(&engine, "warga", "#tanya halo?").await;
+
+    let h = engine.store().handoff(&key).await.unwrap().unwrap();
+    assert_eq!(h.state, layan::HandoffState::Waiting);
+    assert_eq!(h.question, "halo?");
+    assert_eq!(h.earlier.len(), 1, "{h:?}");
+    let first = h.earlier[0];
+    assert!(
+        first.first_answer_ms.unwrap() >= first.requested_ms,
+        "{h:?}"
+    );
+
+    let now = layan::store::unix_ms(std::time::SystemTime::now());
+    let offset = engine.pack().office.utc_offset;
+    let today = layan::clock::Local::at(now, offset).day;
+    let store = engine.store();
+    let r = report(
+        offset,
+        Range {
+            from: today - 1,
+            to: today + 1,
+        },
+        &store.transcript(0).await.unwrap(),
+        &store.handoffs().await.unwrap(),
+        &[],
+        now,
+    );
+    assert_eq!((r.handoffs, r.handoffs_answered), (2, 1));
+    assert!(r.median_first_answer_ms.is_some());
+}

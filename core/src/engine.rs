@@ -651,8 +651,7 @@ impl<'a> Turn<'a> {
                 self.session.handoff = None;
             } else {
                 let question = self.describe_inbound();
-                self.enqueue_handoff(&question);
-                return Ok(());
+                return self.enqueue_handoff(&question).await;
             }
         }
         let decided = match &self.inbound.content {
@@ -831,7 +830,7 @@ impl<'a> Turn<'a> {
                     let text = self.render(&intent.reply, &vars);
                     self.say(text, buttons);
                 } else {
-                    self.enqueue_handoff(&question);
+                    self.enqueue_handoff(&question).await?;
                 }
                 return Ok(());
             }

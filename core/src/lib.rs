@@ -75,9 +75,9 @@ pub use session::{FormState, HandoffMode, SaveOutcome, Session, SessionKey};
 #[cfg(feature = "sled")]
 pub use store::SledStore;
 pub use store::{
-    Changes, DeadLetter, Delivery, Direction, Handoff, HandoffState, InboxItem, JournalOptions,
-    JournalStore, MemoryStore, OutboxMessage, OutboxUpdate, RedbStore, StatusChange, Store, Ticket,
-    TicketStatus, TranscriptEntry,
+    Changes, DeadLetter, Delivery, Direction, EarlierHandoff, Handoff, HandoffState, InboxItem,
+    JournalOptions, JournalStore, MemoryStore, OutboxMessage, OutboxUpdate, RedbStore,
+    StatusChange, Store, Ticket, TicketStatus, TranscriptEntry,
 };
 
 /// The names most programs need: `use layan_core::prelude::*;`.

@@ -189,9 +189,26 @@ pub struct Handoff {
     pub first_answer_ms: Option<u64>,
     /// The state.
     pub state: HandoffState,
+    /// The conversation's earlier hand-offs, oldest first: a conversation
+    /// has one current hand-off, and the ones it replaced are kept here
+    /// (at most [`Handoff::MAX_EARLIER`]) so that statistics count them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<EarlierHandoff>,
+}
+
+/// A closed hand-off a newer one of the same conversation replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierHandoff {
+    /// Requested at, Unix milliseconds.
+    pub requested_ms: u64,
+    /// First operator answer, Unix milliseconds.
+    pub first_answer_ms: Option<u64>,
 }
 
 impl Handoff {
+    /// Earlier hand-offs kept per conversation; the oldest go beyond this.
+    pub const MAX_EARLIER: usize = 1_000;
+
     /// The conversation's key.
     #[must_use]
     pub fn key(&self) -> SessionKey {

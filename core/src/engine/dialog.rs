@@ -11,7 +11,7 @@ use crate::pack::{Action, Form, SlotKind};
 use crate::render::{choice_number, resolve_choice};
 use crate::session::{FormState, HandoffMode};
 use crate::slots;
-use crate::store::{Handoff, HandoffState, StatusChange, Ticket, TicketStatus};
+use crate::store::{EarlierHandoff, Handoff, HandoffState, StatusChange, Ticket, TicketStatus};
 
 /// `#batal`, `/batal`, `batal`, `cancel`: stop what is going on.
 pub(super) fn is_cancel(text: &str) -> bool {
@@ -383,8 +383,7 @@ impl Turn<'_> {
                     .join("; ");
                 let text = self.render(&form.reply, &vars);
                 self.replies.push(Reply::Text(text));
-                self.enqueue_handoff(&question);
-                return Ok(());
+                return self.enqueue_handoff(&question).await;
             }
             external @ (Action::Custom(_) | Action::Http(_)) => {
                 let ctx = self.action_context(None, Some(&form.id), st.values.clone());
@@ -405,9 +404,25 @@ impl Turn<'_> {
         Ok(())
     }
 
-    /// Puts the conversation in the operator queue with `question`.
-    pub(super) fn enqueue_handoff(&mut self, question: &str) {
+    /// Puts the conversation in the operator queue with `question`. A
+    /// closed hand-off of the conversation goes into the new one's
+    /// history; one still open is asked again (it keeps its history).
+    pub(super) async fn enqueue_handoff(&mut self, question: &str) -> crate::error::Result<()> {
         let question = crate::matcher::truncate_chars(question.trim(), 2_000).to_owned();
+        let earlier = match self.engine.inner.store.handoff(&self.key).await? {
+            Some(before) if before.state == HandoffState::Closed => {
+                let mut earlier = before.earlier;
+                earlier.push(EarlierHandoff {
+                    requested_ms: before.requested_ms,
+                    first_answer_ms: before.first_answer_ms,
+                });
+                let over = earlier.len().saturating_sub(Handoff::MAX_EARLIER);
+                earlier.drain(..over);
+                earlier
+            }
+            Some(before) => before.earlier,
+            None => Vec::new(),
+        };
         self.changes.handoffs.push(Handoff {
             channel: self.key.channel.clone(),
             user: self.key.user.clone(),
@@ -415,6 +430,7 @@ impl Turn<'_> {
             requested_ms: self.now_ms,
             first_answer_ms: None,
             state: HandoffState::Waiting,
+            earlier,
         });
         self.session.handoff = Some(HandoffMode::Waiting(self.now_ms));
         self.handed_off = true;
@@ -434,6 +450,7 @@ impl Turn<'_> {
         };
         let menu = self.menu_button();
         self.say(text, menu);
+        Ok(())
     }
 
     /// A hand-off nobody took (or that an operator left open) for longer

@@ -866,6 +866,7 @@ mod tests {
                 requested_ms: t,
                 first_answer_ms: None,
                 state: HandoffState::Taken("Sari".into()),
+                earlier: Vec::new(),
             }],
             outbox: ["balasan", "menu"]
                 .map(|text| OutboxMessage {

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::{
-    Changes, Direction, Handoff, HandoffState, InboxItem, OutboxMessage, OutboxUpdate, Store,
-    Ticket, TicketStatus, TranscriptEntry,
+    Changes, Direction, EarlierHandoff, Handoff, HandoffState, InboxItem, OutboxMessage,
+    OutboxUpdate, Store, Ticket, TicketStatus, TranscriptEntry,
 };
 use crate::message::Content;
 use crate::session::{SaveOutcome, Session, SessionKey};
@@ -186,6 +186,10 @@ async fn counters_outbox_handoffs_transcript(store: &impl Store) {
         requested_ms: 1,
         first_answer_ms: None,
         state: HandoffState::Waiting,
+        earlier: vec![EarlierHandoff {
+            requested_ms: 0,
+            first_answer_ms: Some(1),
+        }],
     }];
     saved(store.commit(c).await.unwrap());
     assert_eq!(store.counters().await.unwrap()["in:2026-11-26:test"], 5);
@@ -200,6 +204,14 @@ async fn counters_outbox_handoffs_transcript(store: &impl Store) {
     assert!(store.outbox().await.unwrap().is_empty());
     let mut h = store.handoffs().await.unwrap();
     assert_eq!(h.len(), 1);
+    assert_eq!(
+        h[0].earlier,
+        [EarlierHandoff {
+            requested_ms: 0,
+            first_answer_ms: Some(1)
+        }],
+        "the earlier hand-offs are kept with the current one"
+    );
     h[0].state = HandoffState::Taken("sari".into());
     saved(
         store

@@ -303,14 +303,18 @@ pub fn report(
         .collect();
 
     let mut waits: Vec<u64> = Vec::new();
-    for h in handoffs
-        .iter()
-        .filter(|h| range.contains(day_of(h.requested_ms)))
-    {
+    // Every hand-off: each conversation's current one and those it replaced.
+    let all = handoffs.iter().flat_map(|h| {
+        h.earlier
+            .iter()
+            .map(|e| (e.requested_ms, e.first_answer_ms))
+            .chain([(h.requested_ms, h.first_answer_ms)])
+    });
+    for (requested_ms, first_answer_ms) in all.filter(|(at, _)| range.contains(day_of(*at))) {
         r.handoffs += 1;
-        if let Some(t) = h.first_answer_ms {
+        if let Some(t) = first_answer_ms {
             r.handoffs_answered += 1;
-            waits.push(t.saturating_sub(h.requested_ms));
+            waits.push(t.saturating_sub(requested_ms));
         }
     }
     waits.sort_unstable();
