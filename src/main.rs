@@ -553,13 +553,7 @@ async fn range_stats(
         );
     }
     let range = Range { from, to };
-    let store = engine.store();
-    let transcript = store
-        .transcript(layan::clock::ms_of(from, 0, offset))
-        .await?;
-    let handoffs = store.handoffs().await?;
-    let tickets = store.tickets().await?;
-    let report = stats::report(offset, range, &transcript, &handoffs, &tickets, now);
+    let report = stats::load(engine, range, now).await?;
     let unanswered = stats::group_unanswered(engine, &report.unanswered, stats::GROUP_THRESHOLD);
     Ok(RangeStats {
         range,

@@ -497,7 +497,7 @@ async fn only_the_operator_holding_a_conversation_answers_or_closes_it() {
 /// statistics count both.
 #[tokio::test]
 async fn a_second_handoff_keeps_the_first_for_the_statistics() {
-    use layan::serve::admin::stats::{Range, report};
+    use layan::serve::admin::stats::{Range, load};
     let engine = Engine::builder()
         .pack(layan::bundled::pack().unwrap())
         .build()
@@ -527,18 +527,11 @@ async fn a_second_handoff_keeps_the_first_for_the_statistics() {
     let now = layan::store::unix_ms(std::time::SystemTime::now());
     let offset = engine.pack().office.utc_offset;
     let today = layan::clock::Local::at(now, offset).day;
-    let store = engine.store();
-    let r = report(
-        offset,
-        Range {
-            from: today - 1,
-            to: today + 1,
-        },
-        &store.transcript(0).await.unwrap(),
-        &store.handoffs().await.unwrap(),
-        &[],
-        now,
-    );
+    let range = Range {
+        from: today - 1,
+        to: today + 1,
+    };
+    let r = load(&engine, range, now).await.unwrap();
     assert_eq!((r.handoffs, r.handoffs_answered), (2, 1));
     assert!(r.median_first_answer_ms.is_some());
 }

@@ -1069,17 +1069,10 @@ async fn report(admin: &Admin, q: &RangeQuery) -> Result<(Range, Report), String
     let now = now_ms();
     let today = layan_core::clock::Local::at(now, offset).day;
     let range = Range::parse(q.dari.as_deref(), q.sampai.as_deref(), today);
-    let since = layan_core::clock::ms_of(range.from, 0, offset);
-    let store = engine.store();
-    let transcript = store.transcript(since).await.map_err(|e| e.to_string())?;
-    let handoffs = store.handoffs().await.map_err(|e| e.to_string())?;
-    let tickets = store.tickets().await.map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(move || {
-        let r = super::stats::report(offset, range, &transcript, &handoffs, &tickets, now);
-        (range, r)
-    })
-    .await
-    .map_err(|e| e.to_string())
+    super::stats::load(engine, range, now)
+        .await
+        .map(|r| (range, r))
+        .map_err(|e| e.to_string())
 }
 
 /// The report's unanswered questions grouped by similarity (every question

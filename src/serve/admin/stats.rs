@@ -235,6 +235,26 @@ pub fn group_unanswered(engine: &Engine, questions: &[String], threshold: f64) -
     out
 }
 
+/// The report for `range` from `engine`'s store at `now_ms`, in the
+/// office's time; computed off the async workers.
+///
+/// # Errors
+/// When the store fails.
+pub async fn load(engine: &Engine, range: Range, now_ms: u64) -> layan_core::Result<Report> {
+    let offset = engine.pack().office.utc_offset;
+    let store = engine.store();
+    let transcript = store
+        .transcript(clock::ms_of(range.from, 0, offset))
+        .await?;
+    let handoffs = store.handoffs().await?;
+    let tickets = store.tickets().await?;
+    tokio::task::spawn_blocking(move || {
+        report(offset, range, &transcript, &handoffs, &tickets, now_ms)
+    })
+    .await
+    .map_err(|e| layan_core::Error::Store(format!("the statistics failed: {e}")))
+}
+
 /// The report for `range` (office time `offset` minutes east of UTC) from
 /// the store's transcript, hand-offs and tickets.
 #[must_use]
