@@ -214,19 +214,16 @@ fn stats_for_a_range_of_days() {
     assert!(layan(&["chat", "--data", d], script).status.success());
 
     // Every day from 2000 to 2100: today is in it whatever the clock says.
-    let out = layan(
-        &[
-            "stats",
-            "--data",
-            d,
-            "--from",
-            "2000-01-01",
-            "--to",
-            "2100-12-31",
-            "--json",
-        ],
-        "",
-    );
+    let all_days = [
+        "stats",
+        "--data",
+        d,
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-12-31",
+    ];
+    let out = layan(&[&all_days[..], &["--json"]].concat(), "");
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["from"], "2000-01-01");
@@ -247,18 +244,7 @@ fn stats_for_a_range_of_days() {
     assert_eq!(groups[0]["words"], serde_json::json!(["rendang", "resep"]));
 
     // The text form says which days it counted.
-    let text = stdout(&layan(
-        &[
-            "stats",
-            "--data",
-            d,
-            "--from",
-            "2000-01-01",
-            "--to",
-            "2100-12-31",
-        ],
-        "",
-    ));
+    let text = stdout(&layan(&all_days, ""));
     assert!(
         text.starts_with("2000-01-01 to 2100-12-31 (office time)\n"),
         "{text}"
