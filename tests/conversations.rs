@@ -511,12 +511,17 @@ async fn a_second_handoff_keeps_the_first_for_the_statistics() {
         .unwrap();
     engine.close_handoff(&key, "sari").await.unwrap();
     say(&engine, "warga", "#tanya di pasar mana lagi?").await;
-    // Asked again while that one waits: still the same hand-off.
-    say(&engine, "warga", "#tanya halo?").await;
+    let asked = engine.store().handoff(&key).await.unwrap().unwrap();
+    // Asked again while that one waits: the same hand-off, the latest
+    // question, its place in the queue kept.
+    let mut again = Inbound::text("test", "warga", "#tanya halo?");
+    again.time += Duration::from_secs(60);
+    engine.handle_outcome(again).await.unwrap();
 
     let h = engine.store().handoff(&key).await.unwrap().unwrap();
     assert_eq!(h.state, layan::HandoffState::Waiting);
     assert_eq!(h.question, "halo?");
+    assert_eq!(h.requested_ms, asked.requested_ms);
     assert_eq!(h.earlier.len(), 1, "{h:?}");
     let first = h.earlier[0];
     assert!(

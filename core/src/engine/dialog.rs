@@ -406,10 +406,12 @@ impl Turn<'_> {
 
     /// Puts the conversation in the operator queue with `question`. A
     /// closed hand-off of the conversation goes into the new one's
-    /// history; one still open is asked again (it keeps its history).
+    /// history. One still waiting is asked again: the latest question,
+    /// but its place in the queue (and its history) kept, so that a
+    /// citizen who asks twice is not sent to the back.
     pub(super) async fn enqueue_handoff(&mut self, question: &str) -> crate::error::Result<()> {
         let question = crate::matcher::truncate_chars(question.trim(), 2_000).to_owned();
-        let earlier = match self.engine.inner.store.handoff(&self.key).await? {
+        let (earlier, requested_ms) = match self.engine.inner.store.handoff(&self.key).await? {
             Some(before) if before.state == HandoffState::Closed => {
                 let mut earlier = before.earlier;
                 earlier.push(EarlierHandoff {
@@ -418,16 +420,16 @@ impl Turn<'_> {
                 });
                 let over = earlier.len().saturating_sub(Handoff::MAX_EARLIER);
                 earlier.drain(..over);
-                earlier
+                (earlier, self.now_ms)
             }
-            Some(before) => before.earlier,
-            None => Vec::new(),
+            Some(before) => (before.earlier, before.requested_ms),
+            None => (Vec::new(), self.now_ms),
         };
         self.changes.handoffs.push(Handoff {
             channel: self.key.channel.clone(),
             user: self.key.user.clone(),
             question,
-            requested_ms: self.now_ms,
+            requested_ms,
             first_answer_ms: None,
             state: HandoffState::Waiting,
             earlier,
