@@ -563,11 +563,14 @@ async fn range_stats(
 }
 
 impl RangeStats {
-    /// Messages in and out per day and channel, only days with messages.
-    fn per_day(&self) -> BTreeMap<&str, BTreeMap<&str, (i64, i64)>> {
-        let mut days: BTreeMap<&str, BTreeMap<&str, (i64, i64)>> = BTreeMap::new();
+    /// Messages in and out per day and channel, only days with messages
+    /// (as the all-time [`layan::Stats::per_day`]).
+    fn per_day(&self) -> PerDay {
+        let mut days = PerDay::new();
         for ((day, channel), counts) in &self.report.messages {
-            days.entry(day).or_default().insert(channel, *counts);
+            days.entry(day.clone())
+                .or_default()
+                .insert(channel.clone(), *counts);
         }
         days
     }
@@ -589,7 +592,7 @@ impl RangeStats {
                 "median_first_answer_s": r.median_first_answer_ms.map(|ms| ms / 1000),
             },
             "tickets": {
-                "opened": r.tickets.iter().map(|t| t.1).sum::<i64>(),
+                "opened": r.tickets_opened(),
                 "closed": r.closed.0,
                 "closed_by_due_time": r.closed.1,
                 "overdue_now": r.overdue_now,
@@ -634,7 +637,7 @@ impl RangeStats {
         writeln!(
             out,
             "tickets opened {}, closed {} ({} by their due time); overdue now {}",
-            r.tickets.iter().map(|t| t.1).sum::<i64>(),
+            r.tickets_opened(),
             r.closed.0,
             r.closed.1,
             r.overdue_now
@@ -646,18 +649,8 @@ impl RangeStats {
                 "satisfaction {average:.2}/5 from {responses} rating(s)"
             )?;
         }
-        writeln!(out, "\ntop intents:")?;
-        for (intent, n) in r.intents.iter().take(15) {
-            writeln!(out, "  {n:>6}  {intent}")?;
-        }
-        writeln!(out, "\nper day (in/out):")?;
-        for (day, channels) in self.per_day() {
-            let parts: Vec<String> = channels
-                .iter()
-                .map(|(c, (i, o))| format!("{c} {i}/{o}"))
-                .collect();
-            writeln!(out, "  {day}  {}", parts.join(", "))?;
-        }
+        print_top_intents(out, r.intents.iter().map(|(i, n)| (i.as_str(), *n)))?;
+        print_per_day(out, &self.per_day())?;
         if !self.unanswered.is_empty() {
             writeln!(out, "\nunanswered, grouped by similarity:")?;
             for g in self.unanswered.iter().take(15) {
@@ -705,14 +698,31 @@ fn print_stats(out: &mut impl Write, s: &layan::Stats) -> std::io::Result<()> {
             s.csat.average, s.csat.responses
         )?;
     }
-    let mut intents: Vec<(&String, &i64)> = s.per_intent.iter().collect();
-    intents.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut intents: Vec<(&str, i64)> =
+        s.per_intent.iter().map(|(i, n)| (i.as_str(), *n)).collect();
+    intents.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    print_top_intents(out, intents.into_iter())?;
+    print_per_day(out, &s.per_day)
+}
+
+/// Messages in and out, per day and channel.
+type PerDay = BTreeMap<String, BTreeMap<String, (i64, i64)>>;
+
+/// The first 15 of `intents` (most first) with their counts.
+fn print_top_intents<'a>(
+    out: &mut impl Write,
+    intents: impl Iterator<Item = (&'a str, i64)>,
+) -> std::io::Result<()> {
     writeln!(out, "\ntop intents:")?;
-    for (intent, n) in intents.iter().take(15) {
+    for (intent, n) in intents.take(15) {
         writeln!(out, "  {n:>6}  {intent}")?;
     }
+    Ok(())
+}
+
+fn print_per_day(out: &mut impl Write, days: &PerDay) -> std::io::Result<()> {
     writeln!(out, "\nper day (in/out):")?;
-    for (day, channels) in &s.per_day {
+    for (day, channels) in days {
         let parts: Vec<String> = channels
             .iter()
             .map(|(c, (i, o))| format!("{c} {i}/{o}"))

@@ -213,6 +213,19 @@ impl Staff {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// A file under `path`: status, content type and body.
+    pub async fn get_file(&self, path: &str) -> (u16, String, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+        (r.status().as_u16(), kind, r.text().await.unwrap())
+    }
+
     /// Posts `fields` with this login's CSRF token.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
         let mut all: Vec<(&str, &str)> = fields.to_vec();
@@ -772,16 +785,10 @@ async fn ticket_photos_are_fetched_from_whatsapp_for_staff() {
         page.contains(r#"<img src="/admin/media/whatsapp?ref=media-777""#),
         "{page}"
     );
-    let r = sari
-        .http
-        .get(format!("{}/admin/media/whatsapp?ref=media-777", d.url))
-        .header("cookie", &sari.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "image/jpeg");
-    assert_eq!(r.text().await.unwrap(), "FOTO-BYTE");
+    assert_eq!(
+        sari.get_file("/admin/media/whatsapp?ref=media-777").await,
+        (200, "image/jpeg".to_owned(), "FOTO-BYTE".to_owned())
+    );
     for req in graph.requests() {
         assert_eq!(req.header("authorization").unwrap(), "Bearer token-uji");
     }
@@ -850,16 +857,10 @@ async fn ticket_photos_sent_by_mms_are_fetched_from_twilio_for_staff() {
         page.contains(r#"<img src="/admin/media/twilio?ref=MM2%2FME3""#),
         "{page}"
     );
-    let r = sari
-        .http
-        .get(format!("{}/admin/media/twilio?ref=MM2%2FME3", d.url))
-        .header("cookie", &sari.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "image/png");
-    assert_eq!(r.text().await.unwrap(), "PNG-BYTE");
+    assert_eq!(
+        sari.get_file("/admin/media/twilio?ref=MM2%2FME3").await,
+        (200, "image/png".to_owned(), "PNG-BYTE".to_owned())
+    );
     let basic = format!(
         "Basic {}",
         base64::Engine::encode(
@@ -897,10 +898,10 @@ async fn ticket_photos_sent_by_mms_are_fetched_from_twilio_for_staff() {
         "only the unknown media was asked for"
     );
 
-    // A photo the citizen skipped ("lewati") is no picture.
+    // A photo the citizen skipped ("lewati") is stored empty: no picture.
     file_ticket(&d, "ADU-2026-000011", "+628124", now, now + 86_400_000).await;
     let mut t = d.store().ticket("ADU-2026-000011").await.unwrap().unwrap();
-    t.fields.insert("foto".into(), "-".into());
+    t.fields.insert("foto".into(), String::new());
     save_ticket(d.store(), t).await;
     let (_, page) = sari.get("/admin/tiket/ADU-2026-000011").await;
     assert!(!page.contains("/admin/media/"), "{page}");

@@ -75,7 +75,7 @@ pub use session::{FormState, HandoffMode, SaveOutcome, Session, SessionKey};
 #[cfg(feature = "sled")]
 pub use store::SledStore;
 pub use store::{
-    Changes, DeadLetter, Delivery, Direction, EarlierHandoff, Handoff, HandoffState, InboxItem,
+    Changes, DeadLetter, Delivery, Direction, Handoff, HandoffState, HandoffTimes, InboxItem,
     JournalOptions, JournalStore, MemoryStore, OutboxMessage, OutboxUpdate, RedbStore,
     StatusChange, Store, Ticket, TicketStatus, TranscriptEntry,
 };

@@ -193,12 +193,12 @@ pub struct Handoff {
     /// has one current hand-off, and the ones it replaced are kept here
     /// (at most [`Handoff::MAX_EARLIER`]) so that statistics count them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub earlier: Vec<EarlierHandoff>,
+    pub earlier: Vec<HandoffTimes>,
 }
 
-/// A closed hand-off a newer one of the same conversation replaced.
+/// When a hand-off was asked for and first answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EarlierHandoff {
+pub struct HandoffTimes {
     /// Requested at, Unix milliseconds.
     pub requested_ms: u64,
     /// First operator answer, Unix milliseconds.
@@ -213,6 +213,20 @@ impl Handoff {
     #[must_use]
     pub fn key(&self) -> SessionKey {
         SessionKey::new(&self.channel, &self.user)
+    }
+
+    /// When this hand-off was asked for and first answered.
+    #[must_use]
+    pub fn times(&self) -> HandoffTimes {
+        HandoffTimes {
+            requested_ms: self.requested_ms,
+            first_answer_ms: self.first_answer_ms,
+        }
+    }
+
+    /// Every hand-off of the conversation, the earlier ones and this one.
+    pub fn all_times(&self) -> impl Iterator<Item = HandoffTimes> + '_ {
+        self.earlier.iter().copied().chain([self.times()])
     }
 }
 

@@ -184,8 +184,9 @@ impl Channel for Twilio {
     /// CDN URL (reqwest drops the credentials when the host changes). Only
     /// this account's media on `api_base` can be asked for.
     async fn media(&self, reference: &str) -> Result<Option<Media>, String> {
-        let sid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
-        let Some((message, media)) = reference.split_once('/').filter(|(a, b)| sid(a) && sid(b))
+        let Some((message, media)) = reference
+            .split_once('/')
+            .filter(|(a, b)| is_sid(a) && is_sid(b))
         else {
             return Err(format!("`{reference}` is not a Twilio media reference"));
         };
@@ -204,6 +205,11 @@ impl Channel for Twilio {
     }
 }
 
+/// Whether `s` can be a Twilio sid (`MM…`, `ME…`): letters and digits.
+fn is_sid(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 /// What an inbound file is stored as: `{message sid}/{media sid}` when
 /// `MediaUrl0` has Twilio's shape (`…/Accounts/AC…/Messages/MM…/Media/ME…`),
 /// so that staff see it through [`Channel::media`] with the account's
@@ -218,9 +224,7 @@ fn media_reference(media_url: &str) -> String {
         .unwrap_or_default();
     match segments.as_slice() {
         [.., "Accounts", _, "Messages", message, "Media", media]
-            if [message, media]
-                .iter()
-                .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())) =>
+            if is_sid(message) && is_sid(media) =>
         {
             format!("{message}/{media}")
         }

@@ -11,7 +11,7 @@ use crate::pack::{Action, Form, SlotKind};
 use crate::render::{choice_number, resolve_choice};
 use crate::session::{FormState, HandoffMode};
 use crate::slots;
-use crate::store::{EarlierHandoff, Handoff, HandoffState, StatusChange, Ticket, TicketStatus};
+use crate::store::{Handoff, HandoffState, StatusChange, Ticket, TicketStatus};
 
 /// `#batal`, `/batal`, `batal`, `cancel`: stop what is going on.
 pub(super) fn is_cancel(text: &str) -> bool {
@@ -413,11 +413,7 @@ impl Turn<'_> {
         let question = crate::matcher::truncate_chars(question.trim(), 2_000).to_owned();
         let (earlier, requested_ms) = match self.engine.inner.store.handoff(&self.key).await? {
             Some(before) if before.state == HandoffState::Closed => {
-                let mut earlier = before.earlier;
-                earlier.push(EarlierHandoff {
-                    requested_ms: before.requested_ms,
-                    first_answer_ms: before.first_answer_ms,
-                });
+                let mut earlier: Vec<_> = before.all_times().collect();
                 let over = earlier.len().saturating_sub(Handoff::MAX_EARLIER);
                 earlier.drain(..over);
                 (earlier, self.now_ms)

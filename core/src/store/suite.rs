@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::{
-    Changes, Direction, EarlierHandoff, Handoff, HandoffState, InboxItem, OutboxMessage,
+    Changes, Direction, Handoff, HandoffState, HandoffTimes, InboxItem, OutboxMessage,
     OutboxUpdate, Store, Ticket, TicketStatus, TranscriptEntry,
 };
 use crate::message::Content;
@@ -186,7 +186,7 @@ async fn counters_outbox_handoffs_transcript(store: &impl Store) {
         requested_ms: 1,
         first_answer_ms: None,
         state: HandoffState::Waiting,
-        earlier: vec![EarlierHandoff {
+        earlier: vec![HandoffTimes {
             requested_ms: 0,
             first_answer_ms: Some(1),
         }],
@@ -206,7 +206,7 @@ async fn counters_outbox_handoffs_transcript(store: &impl Store) {
     assert_eq!(h.len(), 1);
     assert_eq!(
         h[0].earlier,
-        [EarlierHandoff {
+        [HandoffTimes {
             requested_ms: 0,
             first_answer_ms: Some(1)
         }],

@@ -323,7 +323,7 @@ impl Auth {
                     id_sha256: key.clone(),
                     user: c.login.user.clone(),
                     csrf: c.login.csrf.clone(),
-                    expires_ms: c.saved_expires_ms.max(c.login.expires_ms),
+                    expires_ms: c.login.expires_ms,
                 })
                 .collect(),
         };

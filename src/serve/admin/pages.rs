@@ -913,8 +913,8 @@ pub(super) async fn ticket(
     for (name, value) in &t.fields {
         let slot = form.and_then(|fm| fm.slots.iter().find(|s| &s.name == name));
         let label = slot.map_or(name.as_str(), |s| s.label.as_str());
-        // A photo the citizen skipped is stored as "-".
-        let shown = if slot.is_some_and(|s| s.kind == SlotKind::Photo) && value != "-" {
+        // A photo the citizen skipped ("lewati") is stored empty.
+        let shown = if slot.is_some_and(|s| s.kind == SlotKind::Photo) && !value.is_empty() {
             // A provider's public URL as it is; a media reference (a
             // WhatsApp or Telegram id, Twilio's message and media sids)
             // through the channel, with its credentials.

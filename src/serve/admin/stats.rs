@@ -107,6 +107,12 @@ impl Report {
         self.messages.values().map(|v| v.1).sum()
     }
 
+    /// Tickets opened in the range.
+    #[must_use]
+    pub fn tickets_opened(&self) -> i64 {
+        self.tickets.iter().map(|t| t.1).sum()
+    }
+
     /// Share of inbound messages the fallback answered.
     #[must_use]
     pub fn fallback_rate(&self) -> f64 {
@@ -324,17 +330,15 @@ pub fn report(
 
     let mut waits: Vec<u64> = Vec::new();
     // Every hand-off: each conversation's current one and those it replaced.
-    let all = handoffs.iter().flat_map(|h| {
-        h.earlier
-            .iter()
-            .map(|e| (e.requested_ms, e.first_answer_ms))
-            .chain([(h.requested_ms, h.first_answer_ms)])
-    });
-    for (requested_ms, first_answer_ms) in all.filter(|(at, _)| range.contains(day_of(*at))) {
+    for h in handoffs
+        .iter()
+        .flat_map(Handoff::all_times)
+        .filter(|h| range.contains(day_of(h.requested_ms)))
+    {
         r.handoffs += 1;
-        if let Some(t) = first_answer_ms {
+        if let Some(t) = h.first_answer_ms {
             r.handoffs_answered += 1;
-            waits.push(t.saturating_sub(requested_ms));
+            waits.push(t.saturating_sub(h.requested_ms));
         }
     }
     waits.sort_unstable();
