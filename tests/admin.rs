@@ -203,14 +203,8 @@ impl Staff {
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
+        let (status, _, body) = self.get_file(path).await;
+        (status, body)
     }
 
     /// A file under `path`: status, content type and body.
@@ -222,7 +216,11 @@ impl Staff {
             .send()
             .await
             .unwrap();
-        let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .map_or("", |v| v.to_str().unwrap())
+            .to_owned();
         (r.status().as_u16(), kind, r.text().await.unwrap())
     }
 
