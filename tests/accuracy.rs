@@ -42,6 +42,34 @@ fn cross_validation_on_the_examples_holds_up_with_chat_noise() {
     );
 }
 
+#[test]
+fn standard_words_are_not_taken_for_typos_of_the_packs_words() {
+    let pack = layan::bundled::pack().unwrap();
+    let with = Matcher::new(&pack).unwrap();
+    let without =
+        Matcher::with_normaliser(&pack, layan::Normaliser::bundled().with_dictionary(None))
+            .unwrap();
+    // (message, as the matcher reads it, as it would read it without the
+    // dictionary: one edit from a word of the pack)
+    let cases = [
+        (
+            "ada vaksin kucing?",
+            "ada vaksin kucing",
+            "ada vaksin kuning",
+        ),
+        ("jual motor bekas", "jual motor bekas", "jual motor beras"),
+        ("jadwal kapal", "jadwal kapal", "jadwal kapan"),
+        // Real typos are still corrected.
+        ("sertifkat halal", "sertifikat halal", "sertifikat halal"),
+        ("pendaftran merek", "pendaftaran merek", "pendaftaran merek"),
+    ];
+    for (message, read, read_without) in cases {
+        assert_eq!(with.decide(message).corrected, read, "{message}");
+        assert_eq!(without.decide(message).corrected, read_without, "{message}");
+    }
+    assert_eq!(with.decide("ada vaksin kucing?").best.intent, "fallback");
+}
+
 #[path = "../benches/synthetic.rs"]
 #[allow(dead_code)]
 mod synthetic;

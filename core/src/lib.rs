@@ -64,7 +64,7 @@ pub use engine::{
 pub use error::{Error, PackProblem, Result};
 pub use matcher::{Decision, Layer, Match, Matcher};
 pub use message::{Button, Capabilities, Content, Inbound, ListRow, Reply};
-pub use normalise::Normaliser;
+pub use normalise::{Dictionary, Normaliser};
 pub use pack::{
     Action, FALLBACK, Form, Intent, IntentButton, Keyword, OFFICE_VARIABLES, Office, Pack,
     PackMeta, Settings, Slot, SlotKind, Source, Template, TemplateError,

@@ -248,7 +248,10 @@ impl Matcher {
         let corrected_words: Vec<String> = words
             .iter()
             .map(|w| {
-                if self.speller.contains(w) || self.normaliser.is_informal(w) {
+                if self.speller.contains(w)
+                    || self.normaliser.is_informal(w)
+                    || self.normaliser.is_standard(w)
+                {
                     return w.clone();
                 }
                 self.speller

@@ -5,6 +5,7 @@
 //! vocabulary: `"Gmn caraaa bkin ijin usaha??"` becomes
 //! `"bagaimana cara buat izin usaha"`.
 
+mod dictionary;
 mod lexicon;
 mod stem;
 
@@ -15,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+pub use dictionary::{DICTIONARY_ENV, Dictionary};
 pub use stem::stem;
 
 pub(crate) use lexicon::informal_variants;
@@ -42,6 +44,8 @@ struct Inner {
     map: HashMap<String, Vec<String>>,
     /// every word the lexicon knows as standard, for squeezing decisions
     known: HashSet<String>,
+    /// standard words, which the typo corrector leaves alone
+    dictionary: Option<Arc<Dictionary>>,
 }
 
 impl Default for Normaliser {
@@ -90,8 +94,35 @@ impl Normaliser {
         // A word mapped to itself is standard: make that explicit.
         map.retain(|k, v| !(v.len() == 1 && v[0] == *k));
         Self {
-            inner: Arc::new(Inner { map, known }),
+            inner: Arc::new(Inner {
+                map,
+                known,
+                dictionary: Dictionary::shared(),
+            }),
         }
+    }
+
+    /// This normaliser with `dictionary` as its list of standard words
+    /// instead of [`Dictionary::shared`] (`None`: without one).
+    #[must_use]
+    pub fn with_dictionary(&self, dictionary: Option<Arc<Dictionary>>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                map: self.inner.map.clone(),
+                known: self.inner.known.clone(),
+                dictionary,
+            }),
+        }
+    }
+
+    /// Whether `word` (normalised) is a standard word by the dictionary:
+    /// not a typo, whatever word of the pack it resembles.
+    #[must_use]
+    pub fn is_standard(&self, word: &str) -> bool {
+        self.inner
+            .dictionary
+            .as_ref()
+            .is_some_and(|d| d.contains(word))
     }
 
     /// Normalises `text` into words joined by single spaces.
