@@ -180,14 +180,21 @@ fn load_pack(dir: &Path) -> anyhow::Result<Pack> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The terminal chat is a conversation: only warnings interrupt it
+    // (`--verbose` shows how each message was understood). Elsewhere
+    // Layan's own events are logged too, such as the unanswered questions.
+    let default_filter = match cli.command {
+        Command::Chat { .. } => "warn",
+        _ => "warn,layan=info,layan_core::pipeline=info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,layan=info,layan_core::pipeline=info".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         // `layan eval | head`: the reader left; that is not an error.

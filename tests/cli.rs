@@ -7,6 +7,7 @@ fn layan(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_layan"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -34,10 +35,14 @@ fn chat_reads_piped_messages_and_exits_at_the_end() {
     let data = tempfile::tempdir().unwrap();
     let out = layan(
         &["chat", "--data", data.path().to_str().unwrap()],
-        "halo\n2\ngmn cr bkin ijin usaha?\n",
+        "halo\n2\ngmn cr bkin ijin usaha?\nresep rendang\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    // A question the bot did not understand is answered, not logged over
+    // the conversation.
+    assert_eq!(stderr(&out), "");
     let s = stdout(&out);
+    assert!(s.contains("belum memahami"), "{s}");
     assert!(s.contains("> halo"), "{s}");
     assert!(s.contains("1. Izin usaha (NIB)"), "{s}");
     assert!(s.contains("Balas dengan nomor pilihan."), "{s}");
