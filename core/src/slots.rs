@@ -2,6 +2,7 @@
 
 use crate::clock;
 use crate::message::Content;
+use crate::normalise::{fold_chars, stem};
 use crate::pack::{Slot, SlotKind};
 use crate::render::resolve_choice;
 
@@ -54,7 +55,9 @@ fn parse_text(slot: &Slot, text: &str, today: i64) -> Option<String> {
                 .iter()
                 .map(|c| crate::message::Button::new(c.clone(), c.clone()))
                 .collect();
-            resolve_choice(text, &options).map(|i| slot.choices[i].clone())
+            resolve_choice(text, &options)
+                .or_else(|| choice_by_words(text, &slot.choices))
+                .map(|i| slot.choices[i].clone())
         }
         SlotKind::Phone => phone(text),
         SlotKind::Nik => nik(text),
@@ -69,6 +72,38 @@ fn parse_text(slot: &Slot, text: &str, today: i64) -> Option<String> {
         }
         SlotKind::Photo => None,
     }
+}
+
+/// Words too common to tell one option from another.
+const COMMON_WORDS: &[&str] = &[
+    "yang", "untuk", "dengan", "tidak", "bukan", "atau", "dari", "pada", "saya", "sudah", "belum",
+    "karena", "jadi", "kami", "kalau", "akan", "bisa", "juga", "sama", "lagi", "mau", "ingin",
+    "tentang", "soal", "masalah",
+];
+
+/// The option a free answer describes: `timbangan pedagang ayam kurang 2
+/// ons` is `Timbangan/takaran curang`, since it uses a word (or the stem of
+/// a word) of that option and of no other. `None` when it names no option
+/// or more than one: the citizen is asked again.
+fn choice_by_words(text: &str, choices: &[String]) -> Option<usize> {
+    let words = |s: &str| -> Vec<String> {
+        fold_chars(s)
+            .split_whitespace()
+            .filter(|w| w.chars().count() >= 4 && !COMMON_WORDS.contains(w))
+            .map(|w| stem(w).into_owned())
+            .collect()
+    };
+    let said = words(text);
+    let mut found = None;
+    for (i, choice) in choices.iter().enumerate() {
+        if words(choice).iter().any(|w| said.contains(w)) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(i);
+        }
+    }
+    found
 }
 
 /// An Indonesian mobile or landline number as E.164: `0812-3456-789`,
@@ -138,6 +173,51 @@ pub fn email(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_choice_is_read_from_a_free_answer_that_names_one_option() {
+        let choices: Vec<String> = [
+            "Timbangan/takaran curang",
+            "Harga tidak wajar",
+            "Stok langka",
+            "Pasar rakyat",
+            "Lainnya",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let slot = Slot {
+            name: "kategori".to_owned(),
+            label: "Kategori".to_owned(),
+            prompt: "Aduan Anda tentang apa?".to_owned(),
+            kind: SlotKind::Choice,
+            required: true,
+            reask: None,
+            choices,
+            pattern: None,
+            retries: 3,
+        };
+        let cases = [
+            ("2", Some("Harga tidak wajar")),
+            ("stok langka", Some("Stok langka")),
+            (
+                "timbangan pedagang ayam kurang 2 ons tiap beli 1 kg",
+                Some("Timbangan/takaran curang"),
+            ),
+            ("takarannya dikurangi", Some("Timbangan/takaran curang")),
+            ("minyak goreng langka di toko", Some("Stok langka")),
+            ("harga cabai naik terus", Some("Harga tidak wajar")),
+            ("yang lainnya", Some("Lainnya")),
+            // Two options named: asked again, not guessed.
+            ("harga di pasar naik", None),
+            // No option named; "tidak" alone tells nothing.
+            ("tidak tahu", None),
+            ("jalan rusak", None),
+        ];
+        for (answer, want) in cases {
+            let got = parse(&slot, &Content::Text(answer.to_owned()), 0);
+            assert_eq!(got.as_deref(), want, "{answer}");
+        }
+    }
 
     #[test]
     fn phones() {
