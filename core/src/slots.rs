@@ -59,8 +59,8 @@ fn parse_text(slot: &Slot, text: &str, today: i64) -> Option<String> {
                 .or_else(|| choice_by_words(text, &slot.choices))
                 .map(|i| slot.choices[i].clone())
         }
-        SlotKind::Phone => phone(text),
-        SlotKind::Nik => nik(text),
+        SlotKind::Phone => phone(text).or_else(|| within(text, phone)),
+        SlotKind::Nik => nik(text).or_else(|| within(text, nik)),
         SlotKind::Email => email(text),
         SlotKind::Date => clock::parse_date(text, today).map(|d| {
             let (y, m, dd) = clock::civil_from_days(d);
@@ -72,6 +72,26 @@ fn parse_text(slot: &Slot, text: &str, today: i64) -> Option<String> {
         }
         SlotKind::Photo => None,
     }
+}
+
+/// The one number in a sentence that `read` accepts: `no hp saya
+/// 0812-3456-7890 pak` gives the phone number. `None` when there is none,
+/// or more than one (which of them was meant is not guessed).
+fn within(text: &str, read: fn(&str) -> Option<String>) -> Option<String> {
+    let mut found = None;
+    for run in text.split(|c: char| !(c.is_ascii_digit() || " +-.()".contains(c))) {
+        let run = run.trim_matches(|c: char| !(c.is_ascii_digit() || c == '+' || c == '('));
+        if !run.chars().any(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Some(value) = read(run) {
+            if found.as_ref().is_some_and(|f| *f != value) {
+                return None;
+            }
+            found = Some(value);
+        }
+    }
+    found
 }
 
 /// Words too common to tell one option from another.
@@ -215,6 +235,51 @@ mod tests {
         ];
         for (answer, want) in cases {
             let got = parse(&slot, &Content::Text(answer.to_owned()), 0);
+            assert_eq!(got.as_deref(), want, "{answer}");
+        }
+    }
+
+    #[test]
+    fn a_number_is_read_from_the_sentence_around_it() {
+        let slot = |kind| Slot {
+            name: "x".to_owned(),
+            label: "X".to_owned(),
+            prompt: "?".to_owned(),
+            kind,
+            required: true,
+            reask: None,
+            choices: Vec::new(),
+            pattern: None,
+            retries: 3,
+        };
+        let cases = [
+            (
+                SlotKind::Phone,
+                "no hp saya 0812-3456-7890 pak",
+                Some("+6281234567890"),
+            ),
+            (
+                SlotKind::Phone,
+                "WA: +62 812 3456 789.",
+                Some("+628123456789"),
+            ),
+            (SlotKind::Phone, "nomor saya 0812", None),
+            (SlotKind::Phone, "0812 3456 7890 atau 0813 1111 2222", None),
+            (SlotKind::Phone, "pasar talang padang", None),
+            (
+                SlotKind::Nik,
+                "nik saya 1601234512900001 ya",
+                Some("1601234512900001"),
+            ),
+            (
+                SlotKind::Nik,
+                "NIK: 1601 2345 1290 0001",
+                Some("1601234512900001"),
+            ),
+            (SlotKind::Nik, "nik 160123451290000", None),
+        ];
+        for (kind, answer, want) in cases {
+            let got = parse(&slot(kind), &Content::Text(answer.to_owned()), 0);
             assert_eq!(got.as_deref(), want, "{answer}");
         }
     }
