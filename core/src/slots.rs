@@ -194,6 +194,20 @@ pub fn email(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn slot(kind: SlotKind, choices: Vec<String>) -> Slot {
+        Slot {
+            name: "isian".to_owned(),
+            label: "Isian".to_owned(),
+            prompt: "?".to_owned(),
+            kind,
+            required: true,
+            reask: None,
+            choices,
+            pattern: None,
+            retries: 3,
+        }
+    }
+
     #[test]
     fn a_choice_is_read_from_a_free_answer_that_names_one_option() {
         let choices: Vec<String> = [
@@ -205,17 +219,7 @@ mod tests {
         ]
         .map(str::to_owned)
         .to_vec();
-        let slot = Slot {
-            name: "kategori".to_owned(),
-            label: "Kategori".to_owned(),
-            prompt: "Aduan Anda tentang apa?".to_owned(),
-            kind: SlotKind::Choice,
-            required: true,
-            reask: None,
-            choices,
-            pattern: None,
-            retries: 3,
-        };
+        let slot = slot(SlotKind::Choice, choices);
         let cases = [
             ("2", Some("Harga tidak wajar")),
             ("stok langka", Some("Stok langka")),
@@ -241,17 +245,6 @@ mod tests {
 
     #[test]
     fn a_number_is_read_from_the_sentence_around_it() {
-        let slot = |kind| Slot {
-            name: "x".to_owned(),
-            label: "X".to_owned(),
-            prompt: "?".to_owned(),
-            kind,
-            required: true,
-            reask: None,
-            choices: Vec::new(),
-            pattern: None,
-            retries: 3,
-        };
         let cases = [
             (
                 SlotKind::Phone,
@@ -279,7 +272,11 @@ mod tests {
             (SlotKind::Nik, "nik 160123451290000", None),
         ];
         for (kind, answer, want) in cases {
-            let got = parse(&slot(kind), &Content::Text(answer.to_owned()), 0);
+            let got = parse(
+                &slot(kind, Vec::new()),
+                &Content::Text(answer.to_owned()),
+                0,
+            );
             assert_eq!(got.as_deref(), want, "{answer}");
         }
     }
