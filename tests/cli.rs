@@ -174,12 +174,23 @@ fn pack_test_runs_the_conversations() {
     assert!(s.trim_end().ends_with(" passed, 0 failed"), "{s}");
 }
 
+/// A data folder into which `layan chat` filed a complaint telling
+/// `story` (no location, no photo), then took the lines of `then`.
+fn chatted(story: &str, then: &str) -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    let script = format!("#aduan\nBudi\n0812 3456 7890\n1\n{story}\nlewati\nlewati\nya\n{then}");
+    let out = layan(&["chat", "--data", data.path().to_str().unwrap()], &script);
+    assert!(out.status.success(), "{}", stderr(&out));
+    data
+}
+
 #[test]
 fn stats_and_export_read_what_chat_stored() {
-    let data = tempfile::tempdir().unwrap();
+    let data = chatted(
+        "timbangan curang, NIK saya 1601235512900001",
+        "resep rendang\n",
+    );
     let d = data.path().to_str().unwrap();
-    let script = "#aduan\nBudi\n0812 3456 7890\n1\ntimbangan curang, NIK saya 1601235512900001\nlewati\nlewati\nya\nresep rendang\n";
-    assert!(layan(&["chat", "--data", d], script).status.success());
 
     let stats = layan(&["stats", "--data", d, "--json"], "");
     assert!(stats.status.success(), "{}", stderr(&stats));
@@ -213,10 +224,8 @@ fn stats_and_export_read_what_chat_stored() {
 
 #[test]
 fn stats_for_a_range_of_days() {
-    let data = tempfile::tempdir().unwrap();
+    let data = chatted("timbangan curang", "resep rendang\nresep rendang padang\n");
     let d = data.path().to_str().unwrap();
-    let script = "#aduan\nBudi\n0812 3456 7890\n1\ntimbangan curang\nlewati\nlewati\nya\nresep rendang\nresep rendang padang\n";
-    assert!(layan(&["chat", "--data", d], script).status.success());
 
     // Every day from 2000 to 2100: today is in it whatever the clock says.
     let all_days = [

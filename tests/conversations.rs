@@ -11,7 +11,7 @@ use layan::{
     RedbStore, SessionKey, Store, TicketStatus,
 };
 
-use crate::util::text;
+use crate::util::{engine, say, text};
 
 #[tokio::test]
 async fn the_reference_pack_passes_its_conversation_tests() {
@@ -26,13 +26,6 @@ async fn the_reference_pack_passes_its_conversation_tests() {
         .map(|r| format!("{}: {:?}", r.name, r.failures))
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
-}
-
-async fn say(engine: &Engine, user: &str, t: &str) -> layan::Outcome {
-    engine
-        .handle_outcome(Inbound::text("test", user, t))
-        .await
-        .unwrap()
 }
 
 async fn file_complaint(engine: &Engine, user: &str) -> String {
@@ -395,10 +388,7 @@ fn sigkill_then_continue(backend: &str, open: impl Fn(&std::path::Path) -> Arc<d
 
 #[tokio::test]
 async fn a_ten_megabyte_answer_or_an_out_of_range_choice_is_asked_again() {
-    let engine = Engine::builder()
-        .pack(layan::bundled::pack().unwrap())
-        .build()
-        .unwrap();
+    let engine = engine();
     for t in ["#aduan", "Budi", "081234567890"] {
         say(&engine, "besar", t).await;
     }
@@ -422,10 +412,7 @@ async fn a_ten_megabyte_answer_or_an_out_of_range_choice_is_asked_again() {
 
 #[tokio::test]
 async fn a_photo_sent_as_the_question_is_described_in_the_queue() {
-    let engine = Engine::builder()
-        .pack(layan::bundled::pack().unwrap())
-        .build()
-        .unwrap();
+    let engine = engine();
     say(&engine, "foto", "#tanya").await;
     let mut msg = Inbound::text("test", "foto", "");
     msg.content = layan::Content::Media {
@@ -443,10 +430,7 @@ async fn a_photo_sent_as_the_question_is_described_in_the_queue() {
 /// screen they act from: the engine refuses the others, naming the holder.
 #[tokio::test]
 async fn only_the_operator_holding_a_conversation_answers_or_closes_it() {
-    let engine = Engine::builder()
-        .pack(layan::bundled::pack().unwrap())
-        .build()
-        .unwrap();
+    let engine = engine();
     say(&engine, "warga", "#tanya kapan pasar murah?").await;
     let key = SessionKey::new("test", "warga");
     let holder = |r: layan::Result<()>| match r {
@@ -498,10 +482,7 @@ async fn only_the_operator_holding_a_conversation_answers_or_closes_it() {
 #[tokio::test]
 async fn a_second_handoff_keeps_the_first_for_the_statistics() {
     use layan::serve::admin::stats::{Range, load};
-    let engine = Engine::builder()
-        .pack(layan::bundled::pack().unwrap())
-        .build()
-        .unwrap();
+    let engine = engine();
     let key = SessionKey::new("test", "warga");
     say(&engine, "warga", "#tanya kapan pasar murah?").await;
     engine.take_handoff(&key, "sari").await.unwrap();

@@ -94,11 +94,12 @@ fn within(text: &str, read: fn(&str) -> Option<String>) -> Option<String> {
     found
 }
 
-/// Words too common to tell one option from another.
+/// Words too common to tell one option from another (shorter words are
+/// not compared at all).
 const COMMON_WORDS: &[&str] = &[
     "yang", "untuk", "dengan", "tidak", "bukan", "atau", "dari", "pada", "saya", "sudah", "belum",
-    "karena", "jadi", "kami", "kalau", "akan", "bisa", "juga", "sama", "lagi", "mau", "ingin",
-    "tentang", "soal", "masalah",
+    "karena", "jadi", "kami", "kalau", "akan", "bisa", "juga", "sama", "lagi", "ingin", "tentang",
+    "soal", "masalah",
 ];
 
 /// The option a free answer describes: `timbangan pedagang ayam kurang 2

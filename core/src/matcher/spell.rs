@@ -4,8 +4,9 @@
 //! stored under itself and each of its one-letter deletions, so a query word
 //! finds every vocabulary word within one insertion, deletion, substitution
 //! or transposition by looking up its own deletions. Only words the pack
-//! uses are targets, and only words that are neither in the pack nor in the
-//! lexicon are corrected, so ordinary words are left alone.
+//! uses are targets, and the matcher corrects only words that are neither
+//! in the pack, nor in the lexicon, nor standard words by the dictionary
+//! (`Normaliser::is_standard`), so ordinary words are left alone.
 
 use std::collections::HashMap;
 

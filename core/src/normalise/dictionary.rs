@@ -36,7 +36,7 @@ impl Dictionary {
             ))
         })?;
         let dictionary = Self::parse(&text);
-        if dictionary.words.is_empty() {
+        if dictionary.is_empty() {
             return Err(Error::Config(format!(
                 "{} holds no words: give a Hunspell .dic file (one word per line)",
                 path.display()
