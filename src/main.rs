@@ -527,7 +527,7 @@ fn open_engine(backend: Option<layan::Backend>, data: &Path) -> anyhow::Result<E
 fn day_arg(flag: &str, text: &str) -> anyhow::Result<i64> {
     layan::clock::parse_date(text, 0)
         .filter(|_| text.len() == 10)
-        .with_context(|| format!("{flag} {text}: write the date as YYYY-MM-DD"))
+        .with_context(|| format!("{flag} {text}: {}", layan::clock::iso_date_hint()))
 }
 
 /// `layan stats` for a range of days: the statistics page's report.

@@ -287,6 +287,10 @@ fn stats_for_a_range_of_days() {
             "--to 2026-13-01: write the date as YYYY-MM-DD",
         ),
         (
+            vec!["--to", "2300-01-01"],
+            "--to 2300-01-01: write the date as YYYY-MM-DD, a day that exists, in the years 1900–2200",
+        ),
+        (
             vec!["--from", "2026-12-01", "--to", "2026-11-01"],
             "--from 2026-12-01 is after --to 2026-11-01",
         ),

@@ -71,6 +71,13 @@ fn each_kind_of_error_is_reported_with_file_line_and_hint() {
             "quotes, brackets and commas",
         ),
         (
+            "bad_holiday",
+            "pack.toml",
+            9,
+            "holiday `2300-01-01` is not a date",
+            "in the years 1900–2200",
+        ),
+        (
             "missing_meta",
             "pack.toml",
             1,

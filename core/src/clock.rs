@@ -171,8 +171,21 @@ fn month_of(word: &str) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
+/// The years a date may fall in; anything outside is taken for a typo.
+pub const YEARS: std::ops::RangeInclusive<i64> = 1900..=2200;
+
+/// What to tell someone whose `YYYY-MM-DD` date did not read.
+#[must_use]
+pub fn iso_date_hint() -> String {
+    format!(
+        "write the date as YYYY-MM-DD, a day that exists, in the years {}–{}",
+        YEARS.start(),
+        YEARS.end()
+    )
+}
+
 fn valid(y: i64, m: u32, d: u32) -> bool {
-    if !(1..=12).contains(&m) || d == 0 || !(1900..=2200).contains(&y) {
+    if !(1..=12).contains(&m) || d == 0 || !YEARS.contains(&y) {
         return false;
     }
     let next = if m == 12 {

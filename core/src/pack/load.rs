@@ -552,7 +552,7 @@ fn parse_pack_toml(
                 None => r.problem(
                     span,
                     format!("holiday `{text}` is not a date"),
-                    Some("write dates as YYYY-MM-DD".to_owned()),
+                    Some(crate::clock::iso_date_hint()),
                 ),
             }
         }
