@@ -450,6 +450,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if d.corrected != d.normalised {
                 writeln!(out, "corrected:  {}", d.corrected)?;
             }
+            if !d.unknown.is_empty() {
+                writeln!(
+                    out,
+                    "unknown:    {} (new to the pack: they lower every score)",
+                    d.unknown.join(" ")
+                )?;
+            }
             writeln!(
                 out,
                 "decision:   {} (layer {}, score {:.3}, threshold {:.2})",

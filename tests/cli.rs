@@ -160,6 +160,14 @@ fn explain_shows_the_decision() {
     assert!(s.contains("normalised: saya mau buat nib bagaimana"), "{s}");
     assert!(s.contains("decision:   izin_usaha"), "{s}");
     assert!(s.contains("runners-up:"), "{s}");
+
+    let out = layan(&["explain", "film terbaru netflix"], "");
+    let s = stdout(&out);
+    assert!(
+        s.contains("unknown:    film netflix (new to the pack: they lower every score)"),
+        "{s}"
+    );
+    assert!(s.contains("decision:   fallback"), "{s}");
 }
 
 #[test]

@@ -810,6 +810,7 @@ impl<'a> Turn<'a> {
                 corrected: String::new(),
                 best: m,
                 runners_up: Vec::new(),
+                unknown: Vec::new(),
             };
             self.fallback(&decision);
             return Ok(());

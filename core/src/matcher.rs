@@ -9,7 +9,10 @@
 //! Layers 2–4 each score every intent they recognise in 0..1, and an
 //! intent's score combines them (noisy-or), so a keyword hit is confirmed by
 //! similar examples and a clearly better paraphrase beats an incidental
-//! keyword. Every result names the layer that contributed most. Matching is
+//! keyword. Words of the message the pack does not know lower the keyword
+//! and similarity scores ([`UNKNOWN_PENALTY`]), so that a question about
+//! something else is not carried by the one word it shares with an intent.
+//! Every result names the layer that contributed most. Matching is
 //! deterministic: ties go to the intent defined first.
 
 mod commands;
@@ -25,6 +28,25 @@ use regex::Regex;
 use crate::error::{Error, Result};
 use crate::normalise::Normaliser;
 use crate::pack::{FALLBACK, Pack};
+
+/// How much a message's words the pack does not know lower every intent's
+/// keyword and similarity scores: each is multiplied by `1 − UNKNOWN_PENALTY
+/// × (unknown words ÷ words)`, counting words of three letters or more.
+///
+/// A message about something else usually shares one word with the pack
+/// and brings its own topic: `tiket kereta ke palembang`, `sertifikat tanah
+/// hilang`, `harga bitcoin`. Without this, the one shared word carries the
+/// match (the similarity's character block only sees the n-grams the pack
+/// knows). Chosen on the Perindag pack's held-out set, its k-fold
+/// cross-validation and a development set of out-of-scope questions (see
+/// `benches/RESULTS.md`).
+pub const UNKNOWN_PENALTY: f32 = 0.7;
+
+/// A word the pack does not use still counts as known when it is one edit
+/// from a pack word (and no standard word itself), or when at least this
+/// share of its character n-grams are the pack's: another form of a pack
+/// word, or a typo two edits away.
+const KNOWN_GRAM_SHARE: f32 = 0.8;
 
 /// Text longer than this many characters is matched on its beginning only:
 /// rambling messages rarely change topic, and matching stays fast.
@@ -95,6 +117,8 @@ pub struct Decision {
     pub best: Match,
     /// The next best intents, best first (at most five).
     pub runners_up: Vec<Match>,
+    /// The message's words the pack does not know (see [`UNKNOWN_PENALTY`]).
+    pub unknown: Vec<String>,
 }
 
 impl Decision {
@@ -240,6 +264,7 @@ impl Matcher {
                 normalised,
                 best,
                 runners_up: Vec::new(),
+                unknown: Vec::new(),
             };
         }
 
@@ -277,6 +302,14 @@ impl Matcher {
         }
         for (i, s) in self.similarity.scores(&corrected_words) {
             scores.entry(i).or_default()[SIM] = s;
+        }
+        let (unknown, counted) = self.unknown_words(&corrected_words);
+        if !unknown.is_empty() {
+            let factor = 1.0 - UNKNOWN_PENALTY * unknown.len() as f32 / counted as f32;
+            for l in scores.values_mut() {
+                l[KW] *= factor;
+                l[SIM] *= factor;
+            }
         }
         let mut combined: Vec<(u32, f32, [f32; 3])> = scores
             .into_iter()
@@ -344,7 +377,33 @@ impl Matcher {
             corrected,
             best,
             runners_up: ranked,
+            unknown,
         }
+    }
+
+    /// The words of `words` (three letters or more, letters only) that the
+    /// pack does not know, and how many such words there are in all.
+    fn unknown_words(&self, words: &[String]) -> (Vec<String>, usize) {
+        let mut counted = 0;
+        let mut unknown = Vec::new();
+        let (mut padded, mut bounds) = (String::new(), Vec::new());
+        for w in words {
+            if w.chars().count() < 3 || !w.chars().all(char::is_alphabetic) {
+                continue;
+            }
+            counted += 1;
+            let known = self.speller.contains(w)
+                || self.similarity.knows_stem(w)
+                // A typo of a pack word, unless it is a standard word itself
+                // (`kapal` is not `kapan`).
+                || (self.speller.is_near(w) && !self.normaliser.is_standard(w))
+                || self.similarity.known_gram_share(w, &mut padded, &mut bounds)
+                    >= KNOWN_GRAM_SHARE;
+            if !known {
+                unknown.push(w.clone());
+            }
+        }
+        (unknown, counted)
     }
 
     /// Whether the pack defines its own `fallback` intent.

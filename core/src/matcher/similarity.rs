@@ -158,6 +158,38 @@ impl SimilarityIndex {
         normalise_blocks(v)
     }
 
+    /// Whether the pack uses `word`'s stem, as a word or as the stem of one
+    /// of its words (`prosesnya`, `perizinan`).
+    pub(crate) fn knows_stem(&self, word: &str) -> bool {
+        let s = stem(word);
+        self.features
+            .contains_key(&(fnv(b'w', &[s.as_bytes()]) & !CHAR_BIT))
+            || self
+                .features
+                .contains_key(&(fnv(b's', &[s.as_bytes()]) & !CHAR_BIT))
+    }
+
+    /// The share of `word`'s character n-grams that the pack's examples
+    /// use (0 for a word too short to have any);
+    /// `padded` and `bounds` are scratch space.
+    pub(crate) fn known_gram_share(
+        &self,
+        word: &str,
+        padded: &mut String,
+        bounds: &mut Vec<usize>,
+    ) -> f32 {
+        let (mut known, mut all) = (0u32, 0u32);
+        char_grams(word, padded, bounds, |h| {
+            all += 1;
+            known += u32::from(self.features.contains_key(&h));
+        });
+        if all == 0 {
+            0.0
+        } else {
+            known as f32 / all as f32
+        }
+    }
+
     /// Scores every intent that shares a feature with `words`, as
     /// `(intent, score)` in no particular order.
     pub(crate) fn scores(&self, words: &[String]) -> Vec<(u32, f32)> {
@@ -273,24 +305,7 @@ fn features(words: &[String]) -> Sparse {
                 0.6,
             ));
         }
-        // Character n-grams of " word ", hashed straight from the bytes.
-        padded.clear();
-        padded.push(' ');
-        padded.push_str(word);
-        padded.push(' ');
-        bounds.clear();
-        bounds.extend(padded.char_indices().map(|(i, _)| i));
-        bounds.push(padded.len());
-        let chars = bounds.len() - 1;
-        for n in 3..=4 {
-            if chars < n {
-                break;
-            }
-            for start in 0..=chars - n {
-                let gram = &padded.as_bytes()[bounds[start]..bounds[start + n]];
-                out.push((fnv(b'c', &[gram]) | CHAR_BIT, 1.0));
-            }
-        }
+        char_grams(word, &mut padded, &mut bounds, |h| out.push((h, 1.0)));
     }
     out.sort_unstable_by_key(|x| x.0);
     let mut merged: Sparse = Vec::with_capacity(out.len());
@@ -301,6 +316,29 @@ fn features(words: &[String]) -> Sparse {
         }
     }
     merged
+}
+
+/// Calls `each` with the feature hash of every character 3- and 4-gram of
+/// `" word "`, hashed straight from the bytes; `padded` and `bounds` are
+/// scratch space.
+fn char_grams(word: &str, padded: &mut String, bounds: &mut Vec<usize>, mut each: impl FnMut(u64)) {
+    padded.clear();
+    padded.push(' ');
+    padded.push_str(word);
+    padded.push(' ');
+    bounds.clear();
+    bounds.extend(padded.char_indices().map(|(i, _)| i));
+    bounds.push(padded.len());
+    let chars = bounds.len() - 1;
+    for n in 3..=4 {
+        if chars < n {
+            break;
+        }
+        for start in 0..=chars - n {
+            let gram = &padded.as_bytes()[bounds[start]..bounds[start + n]];
+            each(fnv(b'c', &[gram]) | CHAR_BIT);
+        }
+    }
 }
 
 /// Like [`normalise_blocks`], but keeps zero-weight entries so that the

@@ -8,7 +8,7 @@
 //! in the pack, nor in the lexicon, nor standard words by the dictionary
 //! (`Normaliser::is_standard`), so ordinary words are left alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::edit_distance;
 
@@ -19,6 +19,9 @@ pub(crate) struct Speller {
     /// deletion (or the word itself) → vocabulary words
     deletes: HashMap<String, Vec<u32>>,
     words: Vec<String>,
+    /// Hashes of every vocabulary word of three letters or more and of its
+    /// one-letter deletions: what [`Speller::is_near`] looks up.
+    near: HashSet<u64>,
 }
 
 /// Words shorter than this are never corrected: too many neighbours.
@@ -29,6 +32,13 @@ impl Speller {
         let mut words: Vec<String> = vocab.keys().cloned().collect();
         words.sort();
         let mut deletes: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut near = HashSet::new();
+        for w in &words {
+            if w.chars().count() >= 3 && w.chars().all(char::is_alphabetic) {
+                near.insert(hash_without(w, 0..0));
+                near.extend(deletion_hashes(w));
+            }
+        }
         for (i, w) in words.iter().enumerate() {
             if w.chars().count() < MIN_LEN || !w.chars().all(char::is_alphabetic) {
                 continue;
@@ -44,7 +54,18 @@ impl Speller {
             vocab,
             deletes,
             words,
+            near,
         }
+    }
+
+    /// Whether `word` looks like a typo of a vocabulary word of any length:
+    /// one of them and `word` become the same word by deleting at most one
+    /// letter each (one insertion, deletion or substitution apart, and some
+    /// pairs two apart). Unlike [`Speller::correct`] it names no word, so it
+    /// also holds for short words, where a correction would be a guess.
+    pub(crate) fn is_near(&self, word: &str) -> bool {
+        self.near.contains(&hash_without(word, 0..0))
+            || deletion_hashes(word).any(|h| self.near.contains(&h))
     }
 
     pub(crate) fn contains(&self, word: &str) -> bool {
@@ -82,6 +103,23 @@ impl Speller {
     }
 }
 
+/// FNV-1a of `word` without the bytes in `skip`, computed in place.
+fn hash_without(word: &str, skip: std::ops::Range<usize>) -> u64 {
+    let bytes = word.as_bytes();
+    bytes[..skip.start]
+        .iter()
+        .chain(&bytes[skip.end..])
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+}
+
+/// The hashes of `word`'s one-letter deletions, without building them.
+fn deletion_hashes(word: &str) -> impl Iterator<Item = u64> + '_ {
+    word.char_indices()
+        .map(move |(i, c)| hash_without(word, i..i + c.len_utf8()))
+}
+
 fn deletions(word: &str) -> impl Iterator<Item = String> + '_ {
     word.char_indices().map(move |(i, c)| {
         let mut s = String::with_capacity(word.len());
@@ -114,6 +152,26 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(s.correct(input), want, "correct({input})");
+        }
+    }
+
+    #[test]
+    fn short_typos_are_near_their_word_and_other_words_are_not() {
+        let vocab = HashMap::from([("izin".to_owned(), 4), ("halal".to_owned(), 3)]);
+        let s = Speller::new(vocab);
+        let cases = [
+            ("izin", true),
+            ("iziin", true),
+            ("ijin", true),
+            ("izn", true),
+            ("hala", true),
+            ("halla", true),
+            ("kereta", false),
+            ("palembang", false),
+            ("ikan", false),
+        ];
+        for (word, want) in cases {
+            assert_eq!(s.is_near(word), want, "is_near({word})");
         }
     }
 }
