@@ -171,6 +171,32 @@ fn explain_shows_the_decision() {
 }
 
 #[test]
+fn an_installed_layan_reads_the_dictionary_beside_it() {
+    // `layan` somewhere else, with a dictionary of its own beside it that
+    // does not list `bekas`: the corrector then reads `bekas` as a typo of
+    // the pack's `beras`, which the shipped list prevents.
+    let dir = tempfile::tempdir().unwrap();
+    let installed = dir.path().join("layan");
+    std::fs::hard_link(env!("CARGO_BIN_EXE_layan"), &installed)
+        .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_layan"), &installed).map(drop))
+        .unwrap();
+    let explain = |dir: &std::path::Path| {
+        let out = Command::new(dir.join("layan"))
+            .args(["explain", "jual motor bekas"])
+            .env_remove("LAYAN_DICTIONARY")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // Nothing beside it: the source tree's list, as in development.
+    assert!(!explain(dir.path()).contains("corrected:"));
+    std::fs::write(dir.path().join("id_ID.dic"), "1\nkucing\n").unwrap();
+    let s = explain(dir.path());
+    assert!(s.contains("corrected:  jual motor beras"), "{s}");
+}
+
+#[test]
 fn pack_test_runs_the_conversations() {
     let out = layan(&["pack", "test", "intents/perindag"], "");
     assert!(out.status.success(), "{}", stdout(&out));

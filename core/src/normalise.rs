@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-pub use dictionary::{DICTIONARY_ENV, Dictionary};
+pub use dictionary::{DICTIONARY_ENV, DICTIONARY_FILE, Dictionary};
 pub use stem::stem;
 
 pub(crate) use lexicon::informal_variants;

@@ -16,6 +16,25 @@ use crate::error::{Error, Result};
 /// The environment variable that names the dictionary file; empty: none.
 pub const DICTIONARY_ENV: &str = "LAYAN_DICTIONARY";
 
+/// The dictionary's file name beside an installed `layan`.
+pub const DICTIONARY_FILE: &str = "id_ID.dic";
+
+/// [`Dictionary::default_path`] from its inputs: the environment variable's
+/// value, the file beside the program, the file in the source tree.
+fn choose_path(
+    env: Option<std::ffi::OsString>,
+    beside_program: Option<PathBuf>,
+    source_tree: &Path,
+) -> Option<PathBuf> {
+    match env {
+        Some(p) if p.is_empty() => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => beside_program
+            .filter(|p| p.exists())
+            .or_else(|| Some(source_tree.to_owned()).filter(|p| p.exists())),
+    }
+}
+
 /// A set of standard words.
 #[derive(Debug, Default)]
 pub struct Dictionary {
@@ -83,19 +102,23 @@ impl Dictionary {
     }
 
     /// Where the dictionary is read from: the file named by
-    /// `LAYAN_DICTIONARY` (none when it is empty), otherwise hunspell-id in
-    /// the source tree this build came from, when it is there.
+    /// `LAYAN_DICTIONARY` (none when it is empty); otherwise
+    /// [`DICTIONARY_FILE`] beside the running program (how an installed
+    /// `layan` finds it); otherwise hunspell-id in the source tree this
+    /// build came from, when it is there.
     #[must_use]
     pub fn default_path() -> Option<PathBuf> {
-        match std::env::var_os(DICTIONARY_ENV) {
-            Some(p) if p.is_empty() => None,
-            Some(p) => Some(PathBuf::from(p)),
-            None => Some(PathBuf::from(concat!(
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(DICTIONARY_FILE)));
+        choose_path(
+            std::env::var_os(DICTIONARY_ENV),
+            beside,
+            Path::new(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/data/hunspell-id/id_ID.dic"
-            )))
-            .filter(|p| p.exists()),
-        }
+            )),
+        )
     }
 
     /// The process's dictionary, read once from [`Dictionary::default_path`];
@@ -125,6 +148,45 @@ impl Dictionary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dictionary_is_looked_for_in_the_env_then_beside_the_program_then_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let beside = dir.path().join("bin").join(DICTIONARY_FILE);
+        let source = dir.path().join("src").join(DICTIONARY_FILE);
+        let missing = dir.path().join("nowhere.dic");
+        for f in [&beside, &source] {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, "kucing\n").unwrap();
+        }
+        let named = Some(std::ffi::OsString::from("/etc/layan/id.dic"));
+        let cases = [
+            // (env, beside the program, source tree, chosen)
+            (
+                named.clone(),
+                Some(beside.clone()),
+                &source,
+                Some(PathBuf::from("/etc/layan/id.dic")),
+            ),
+            (
+                Some(std::ffi::OsString::new()),
+                Some(beside.clone()),
+                &source,
+                None,
+            ),
+            (None, Some(beside.clone()), &source, Some(beside.clone())),
+            (None, Some(missing.clone()), &source, Some(source.clone())),
+            (None, None, &source, Some(source.clone())),
+            (None, Some(missing.clone()), &missing, None),
+        ];
+        for (env, beside_program, source_tree, want) in cases {
+            assert_eq!(
+                choose_path(env.clone(), beside_program.clone(), source_tree),
+                want,
+                "{env:?} {beside_program:?} {source_tree:?}"
+            );
+        }
+    }
 
     #[test]
     fn reads_the_words_of_a_hunspell_file_and_their_stems() {
