@@ -162,11 +162,7 @@ impl SimilarityIndex {
     /// of its words (`prosesnya`, `perizinan`).
     pub(crate) fn knows_stem(&self, word: &str) -> bool {
         let s = stem(word);
-        self.features
-            .contains_key(&(fnv(b'w', &[s.as_bytes()]) & !CHAR_BIT))
-            || self
-                .features
-                .contains_key(&(fnv(b's', &[s.as_bytes()]) & !CHAR_BIT))
+        self.features.contains_key(&word_key(&s)) || self.features.contains_key(&stem_key(&s))
     }
 
     /// The share of `word`'s character n-grams that the pack's examples
@@ -272,20 +268,45 @@ fn is_word(h: u64) -> bool {
     h & CHAR_BIT == 0
 }
 
-fn fnv(tag: u8, parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    };
-    eat(tag);
-    for p in parts {
-        for &b in *p {
-            eat(b);
-        }
-        eat(0xff);
+/// FNV-1a, fed in pieces: the hash behind every feature key, and behind
+/// the speller's look-up of near words.
+pub(crate) struct Fnv(u64);
+
+impl Fnv {
+    pub(crate) const fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
     }
-    h
+
+    #[inline]
+    pub(crate) fn eat(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    pub(crate) const fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn fnv(tag: u8, parts: &[&[u8]]) -> u64 {
+    let mut h = Fnv::new();
+    h.eat(&[tag]);
+    for p in parts {
+        h.eat(p);
+        h.eat(&[0xff]);
+    }
+    h.finish()
+}
+
+/// The feature key of a whole word.
+fn word_key(word: &str) -> u64 {
+    fnv(b'w', &[word.as_bytes()]) & !CHAR_BIT
+}
+
+/// The feature key of a stem.
+fn stem_key(stem: &str) -> u64 {
+    fnv(b's', &[stem.as_bytes()]) & !CHAR_BIT
 }
 
 /// Raw features of a word sequence with their counts, sorted by hash.
@@ -294,10 +315,10 @@ fn features(words: &[String]) -> Sparse {
     let mut padded = String::new();
     let mut bounds: Vec<usize> = Vec::new();
     for (i, word) in words.iter().enumerate() {
-        out.push((fnv(b'w', &[word.as_bytes()]) & !CHAR_BIT, 1.0));
+        out.push((word_key(word), 1.0));
         let s = stem(word);
         if s != *word {
-            out.push((fnv(b's', &[s.as_bytes()]) & !CHAR_BIT, 0.7));
+            out.push((stem_key(&s), 0.7));
         }
         if let Some(next) = words.get(i + 1) {
             out.push((

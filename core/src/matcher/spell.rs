@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::edit_distance;
+use super::similarity::Fnv;
 
 #[derive(Debug, Default)]
 pub(crate) struct Speller {
@@ -103,15 +104,12 @@ impl Speller {
     }
 }
 
-/// FNV-1a of `word` without the bytes in `skip`, computed in place.
+/// The hash of `word` without the bytes in `skip`, computed in place.
 fn hash_without(word: &str, skip: std::ops::Range<usize>) -> u64 {
-    let bytes = word.as_bytes();
-    bytes[..skip.start]
-        .iter()
-        .chain(&bytes[skip.end..])
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
+    let mut h = Fnv::new();
+    h.eat(&word.as_bytes()[..skip.start]);
+    h.eat(&word.as_bytes()[skip.end..]);
+    h.finish()
 }
 
 /// The hashes of `word`'s one-letter deletions, without building them.

@@ -31,7 +31,7 @@ fn choose_path(
         Some(p) => Some(PathBuf::from(p)),
         None => beside_program
             .filter(|p| p.exists())
-            .or_else(|| Some(source_tree.to_owned()).filter(|p| p.exists())),
+            .or_else(|| source_tree.exists().then(|| source_tree.to_owned())),
     }
 }
 
