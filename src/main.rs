@@ -532,8 +532,7 @@ fn open_engine(backend: Option<layan::Backend>, data: &Path) -> anyhow::Result<E
 
 /// A day given on the command line as `YYYY-MM-DD`.
 fn day_arg(flag: &str, text: &str) -> anyhow::Result<i64> {
-    layan::clock::parse_date(text, 0)
-        .filter(|_| text.len() == 10)
+    layan::clock::parse_iso_date(text)
         .with_context(|| format!("{flag} {text}: {}", layan::clock::iso_date_hint()))
 }
 

@@ -174,6 +174,13 @@ fn month_of(word: &str) -> Option<u32> {
 /// The years a date may fall in; anything outside is taken for a typo.
 pub const YEARS: std::ops::RangeInclusive<i64> = 1900..=2200;
 
+/// A date written exactly `YYYY-MM-DD` (config files, command lines), as a
+/// day number; `None` for anything else, with [`iso_date_hint`] to say why.
+#[must_use]
+pub fn parse_iso_date(text: &str) -> Option<i64> {
+    parse_date(text, 0).filter(|_| text.len() == 10)
+}
+
 /// What to tell someone whose `YYYY-MM-DD` date did not read.
 #[must_use]
 pub fn iso_date_hint() -> String {

@@ -547,7 +547,7 @@ fn parse_pack_toml(
             }
         }
         for (text, span) in r.strings(t, "holidays", "[office]") {
-            match crate::clock::parse_date(&text, 0).filter(|_| text.len() == 10) {
+            match crate::clock::parse_iso_date(&text) {
                 Some(day) => office.holidays.push(day),
                 None => r.problem(
                     span,
