@@ -78,6 +78,14 @@ fn each_kind_of_error_is_reported_with_file_line_and_hint() {
             "in the years 1900–2200",
         ),
         (
+            // A name slot's pattern is fine; a phone slot's would be ignored.
+            "pattern_on_phone",
+            "forms/daftar.toml",
+            16,
+            "has a `pattern`, which only text and name slots use",
+            "a `phone` answer is checked by its type",
+        ),
+        (
             "missing_meta",
             "pack.toml",
             1,

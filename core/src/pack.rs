@@ -290,7 +290,7 @@ pub struct Slot {
     pub reask: Option<String>,
     /// The options of a `choice` slot.
     pub choices: Vec<String>,
-    /// A regex a `text` answer must match.
+    /// A regex a `text` or `name` answer must match.
     pub pattern: Option<regex::Regex>,
     /// Invalid answers allowed before the form is cancelled.
     pub retries: u32,
@@ -302,6 +302,9 @@ pub struct Slot {
 pub enum SlotKind {
     /// Free text.
     Text,
+    /// A person's name (`nama saya budi santoso` gives `Budi Santoso`); a
+    /// question or a sentence is not taken for one.
+    Name,
     /// A number.
     Number,
     /// One of the slot's `choices` (buttons, numbered on plain channels).
@@ -326,6 +329,7 @@ impl SlotKind {
     pub const fn name(self) -> &'static str {
         match self {
             Self::Text => "text",
+            Self::Name => "name",
             Self::Number => "number",
             Self::Choice => "choice",
             Self::Phone => "phone",
@@ -338,8 +342,9 @@ impl SlotKind {
     }
 
     /// Every kind, for hints.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Text,
+        Self::Name,
         Self::Number,
         Self::Choice,
         Self::Phone,

@@ -40,6 +40,9 @@ fn parse_text(slot: &Slot, text: &str, today: i64) -> Option<String> {
             let ok = slot.pattern.as_ref().is_none_or(|re| re.is_match(text));
             ok.then(|| text.to_owned())
         }
+        SlotKind::Name => {
+            name(text).filter(|n| slot.pattern.as_ref().is_none_or(|re| re.is_match(n)))
+        }
         SlotKind::Number => {
             let cleaned: String = text.chars().filter(|c| !matches!(c, '.' | ' ')).collect();
             let cleaned = cleaned.replace(',', ".");
@@ -125,6 +128,151 @@ fn choice_by_words(text: &str, choices: &[String]) -> Option<usize> {
         }
     }
     found
+}
+
+/// Words that open (or, in chat, close) a question: `dimana kantornya`,
+/// `tiket konser dimana`.
+pub(crate) const QUESTION_WORDS: &[&str] = &[
+    "apa",
+    "apakah",
+    "bagaimana",
+    "gimana",
+    "gmn",
+    "bgmn",
+    "berapa",
+    "brp",
+    "kapan",
+    "kpn",
+    "dimana",
+    "dmn",
+    "mana",
+    "siapa",
+    "kenapa",
+    "knp",
+    "mengapa",
+    "bisa",
+    "boleh",
+    "jam",
+];
+
+/// What a citizen says before their name: `nama saya`, `saya`.
+const NAME_PREFIXES: &[&[&str]] = &[
+    &["nama", "saya"],
+    &["nama", "sy"],
+    &["nama", "aku"],
+    &["namaku"],
+    &["nama"],
+    &["saya"],
+    &["sy"],
+    &["aku"],
+];
+
+/// Answers that are not a name on their own: a greeting, a yes or no.
+const NOT_NAMES: &[&str] = &[
+    "ya",
+    "iya",
+    "tidak",
+    "gak",
+    "ga",
+    "nggak",
+    "ok",
+    "oke",
+    "halo",
+    "hai",
+    "hallo",
+    "assalamualaikum",
+    "pagi",
+    "siang",
+    "sore",
+    "malam",
+    "selamat",
+    "min",
+    "admin",
+    "pak",
+    "bu",
+    "kak",
+    "terima",
+    "kasih",
+    "makasih",
+    "siap",
+    "baik",
+    "test",
+    "tes",
+    "nama",
+    "saya",
+    "sy",
+    "aku",
+];
+
+/// Words that make an answer a sentence, not a name: `mau lapor timbangan
+/// di pasar`. No Indonesian name is made of them.
+const SENTENCE_WORDS: &[&str] = &[
+    "mau", "ingin", "pengen", "di", "ke", "dari", "yang", "dan", "untuk", "utk", "dengan", "dgn",
+    "tidak", "sudah", "belum", "ada", "lapor", "tanya", "tolong", "mohon", "info", "ini", "itu",
+    "kok", "dong", "sih", "gimana", "karena", "soal", "tentang",
+];
+
+/// The most words a name is taken to have (`Anak Agung Ngurah Made Wira Putra` has six).
+const MAX_NAME_WORDS: usize = 8;
+
+/// A person's name: letters, with spaces, `.`, `'`, `-` and `,` between
+/// them (`Hj. Siti Aminah`, `Muh. Rizky, S.Pd.`), at most eight words.
+/// `nama saya budi santoso` gives `Budi Santoso`: the words before the
+/// name are dropped, and a name typed all in lower (or upper) case is
+/// capitalised. A question (`tiket konser dimana`), a sentence, a
+/// number, or a greeting alone (`halo min`) is not a name.
+#[must_use]
+pub fn name(text: &str) -> Option<String> {
+    let text = text.trim().trim_end_matches('!');
+    let allowed = |c: char| c.is_alphabetic() || c.is_whitespace() || ".'’-,".contains(c);
+    if !text.chars().all(allowed) || !text.chars().any(char::is_alphabetic) {
+        return None;
+    }
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    let folded: Vec<String> = words
+        .iter()
+        .map(|w| fold_chars(w).trim().to_owned())
+        .collect();
+    if folded
+        .iter()
+        .any(|w| QUESTION_WORDS.contains(&w.as_str()) || SENTENCE_WORDS.contains(&w.as_str()))
+        || folded.iter().all(|w| NOT_NAMES.contains(&w.as_str()))
+    {
+        return None;
+    }
+    if let Some(prefix) = NAME_PREFIXES
+        .iter()
+        .find(|p| p.len() < words.len() && folded.iter().zip(p.iter()).all(|(w, p)| w == p))
+    {
+        words.drain(..prefix.len());
+    }
+    if words.len() > MAX_NAME_WORDS {
+        return None;
+    }
+    let joined = words.join(" ");
+    let letters = || joined.chars().filter(|c| c.is_alphabetic());
+    let one_case = letters().all(char::is_lowercase) || letters().all(char::is_uppercase);
+    if !one_case {
+        return Some(joined);
+    }
+    Some(
+        words
+            .iter()
+            .map(|w| capitalised(w))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// `budi` → `Budi`, `SANTOSO` → `Santoso`, `o'neil` → `O'neil`.
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect()
+    })
 }
 
 /// An Indonesian mobile or landline number as E.164: `0812-3456-789`,
@@ -280,6 +428,66 @@ mod tests {
             );
             assert_eq!(got.as_deref(), want, "{answer}");
         }
+    }
+
+    #[test]
+    fn names() {
+        let cases = [
+            ("Budi Santoso", Some("Budi Santoso")),
+            ("budi santoso", Some("Budi Santoso")),
+            ("SITI AMINAH", Some("Siti Aminah")),
+            ("nama saya budi", Some("Budi")),
+            ("Nama saya Sari Dewi", Some("Sari Dewi")),
+            ("saya Rudi", Some("Rudi")),
+            ("namaku ani", Some("Ani")),
+            // Mixed case is kept as typed: titles and particles.
+            ("Hj. Siti Aminah", Some("Hj. Siti Aminah")),
+            ("Muh. Rizky, S.Pd.", Some("Muh. Rizky, S.Pd.")),
+            ("I Made Wirawan", Some("I Made Wirawan")),
+            (
+                "Anak Agung Ngurah Made Wira Putra",
+                Some("Anak Agung Ngurah Made Wira Putra"),
+            ),
+            ("Ahmad!", Some("Ahmad")),
+            // Questions, numbers, greetings and sentences are not names.
+            ("tiket konser dimana", None),
+            ("kantornya dmn", None),
+            ("apa syaratnya", None),
+            ("berapa biayanya?", None),
+            ("0812 3456 7890", None),
+            ("budi 0812", None),
+            ("halo min", None),
+            ("selamat pagi", None),
+            ("iya", None),
+            ("nama saya", None),
+            (
+                "saya mau lapor timbangan pedagang di pasar curang sekali",
+                None,
+            ),
+            // A phrase without a sentence's words cannot be told from a
+            // name: it is taken, and shown in the summary to confirm.
+            (
+                "timbangan pedagang ayam curang",
+                Some("Timbangan Pedagang Ayam Curang"),
+            ),
+            ("budi@contoh.id", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(name(input).as_deref(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn a_name_slot_applies_its_pattern_to_the_name() {
+        let mut with_pattern = slot(SlotKind::Name, Vec::new());
+        with_pattern.pattern = Some(regex::Regex::new(r"^\S+ \S+").unwrap());
+        let read = |text: &str| parse(&with_pattern, &Content::Text(text.to_owned()), 0);
+        assert_eq!(
+            read("nama saya budi santoso").as_deref(),
+            Some("Budi Santoso")
+        );
+        assert_eq!(read("budi"), None);
     }
 
     #[test]

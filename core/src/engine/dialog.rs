@@ -58,25 +58,6 @@ fn is_fix(text: &str) -> bool {
     ) || choice_number(text) == Some(2)
 }
 
-const QUESTION_WORDS: &[&str] = &[
-    "apa",
-    "apakah",
-    "bagaimana",
-    "gimana",
-    "gmn",
-    "berapa",
-    "brp",
-    "kapan",
-    "dimana",
-    "mana",
-    "siapa",
-    "kenapa",
-    "mengapa",
-    "bisa",
-    "boleh",
-    "jam",
-];
-
 /// Whether an answer to a free-text slot is really a question to the bot.
 fn looks_like_question(text: &str) -> bool {
     let t = text.trim();
@@ -85,7 +66,7 @@ fn looks_like_question(text: &str) -> bool {
         .next()
         .unwrap_or_default()
         .to_owned();
-    t.ends_with('?') || QUESTION_WORDS.contains(&first.as_str())
+    t.ends_with('?') || slots::QUESTION_WORDS.contains(&first.as_str())
 }
 
 impl Turn<'_> {
@@ -520,6 +501,7 @@ impl Turn<'_> {
 fn default_reask(kind: SlotKind) -> &'static str {
     match kind {
         SlotKind::Text => "Maaf, jawaban itu belum bisa kami terima.",
+        SlotKind::Name => "Mohon tuliskan nama Anda saja, misalnya: Budi Santoso.",
         SlotKind::Number => "Mohon jawab dengan angka.",
         SlotKind::Choice => "Mohon pilih salah satu pilihan (balas dengan nomornya).",
         SlotKind::Phone => {

@@ -1197,6 +1197,17 @@ fn parse_slot(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, form: &str) -> Op
         );
     }
     let pattern = match r.string(t, "pattern", false, &what) {
+        Some((_, span)) if !matches!(kind, super::SlotKind::Text | super::SlotKind::Name) => {
+            r.problem(
+                span,
+                format!("{what} has a `pattern`, which only text and name slots use"),
+                Some(format!(
+                    "a `{}` answer is checked by its type; remove `pattern`, or make the slot `type = \"text\"`",
+                    kind.name()
+                )),
+            );
+            None
+        }
         Some((p, span)) => match regex::Regex::new(&p) {
             Ok(re) => Some(re),
             Err(e) => {
