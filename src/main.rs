@@ -181,11 +181,15 @@ fn load_pack(dir: &Path) -> anyhow::Result<Pack> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The terminal chat is a conversation: only warnings interrupt it
-    // (`--verbose` shows how each message was understood). Elsewhere
-    // Layan's own events are logged too, such as the unanswered questions.
+    // The terminal chat is a conversation, and the pack tools print their
+    // own report: only warnings interrupt them (`chat --verbose` and
+    // `explain` show how a message was understood). The server and the
+    // store tools log Layan's own events too, such as unanswered questions.
     let default_filter = match cli.command {
-        Command::Chat { .. } => "warn",
+        Command::Chat { .. }
+        | Command::Pack { .. }
+        | Command::Explain { .. }
+        | Command::Eval { .. } => "warn",
         _ => "warn,layan=info,layan_core::pipeline=info",
     };
     tracing_subscriber::fmt()

@@ -206,6 +206,9 @@ fn pack_test_runs_the_conversations() {
         "{s}"
     );
     assert!(s.trim_end().ends_with(" passed, 0 failed"), "{s}");
+    // The report is not interleaved with log lines (the conversations
+    // include questions the pack does not answer).
+    assert_eq!(stderr(&out), "");
 }
 
 /// A data folder into which `layan chat` filed a complaint telling
