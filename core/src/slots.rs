@@ -171,7 +171,6 @@ const NAME_PREFIXES: &[&[&str]] = &[
 const NOT_NAMES: &[&str] = &[
     "ya",
     "iya",
-    "tidak",
     "gak",
     "ga",
     "nggak",
@@ -209,7 +208,7 @@ const NOT_NAMES: &[&str] = &[
 const SENTENCE_WORDS: &[&str] = &[
     "mau", "ingin", "pengen", "di", "ke", "dari", "yang", "dan", "untuk", "utk", "dengan", "dgn",
     "tidak", "sudah", "belum", "ada", "lapor", "tanya", "tolong", "mohon", "info", "ini", "itu",
-    "kok", "dong", "sih", "gimana", "karena", "soal", "tentang",
+    "kok", "dong", "sih", "karena", "soal", "tentang",
 ];
 
 /// The most words a name is taken to have (`Anak Agung Ngurah Made Wira Putra` has six).
