@@ -141,6 +141,13 @@ pub fn ms_of(day: i64, minute: u32, offset: i32) -> u64 {
     u64::try_from(utc_min.max(0)).unwrap_or(0) * 60_000
 }
 
+/// `Sabtu, 5 Desember 2026`: a day number as a citizen reads it.
+#[must_use]
+pub fn day_text(day: i64) -> String {
+    let l = Local::at(ms_of(day, 0, 0), 0);
+    format!("{}, {}", WEEKDAYS[l.weekday], l.date_text())
+}
+
 /// `Selasa, 5 Desember 2026 pukul 08.00 WIB`.
 #[must_use]
 pub fn datetime_text(ms: u64, offset: i32) -> String {
@@ -178,7 +185,16 @@ pub const YEARS: std::ops::RangeInclusive<i64> = 1900..=2200;
 /// day number; `None` for anything else, with [`iso_date_hint`] to say why.
 #[must_use]
 pub fn parse_iso_date(text: &str) -> Option<i64> {
-    parse_date(text, 0).filter(|_| text.len() == 10)
+    let b = text.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    shaped.then(|| parse_date(text, 0)).flatten()
 }
 
 /// What to tell someone whose `YYYY-MM-DD` date did not read.
@@ -203,32 +219,106 @@ fn valid(y: i64, m: u32, d: u32) -> bool {
     i64::from(d) <= next - days_from_civil(y, m, 1)
 }
 
+/// Words around a date in a chat answer that say nothing about the day:
+/// `insya allah besok`, `rencana tanggal 7 desember`, `senin aja pak`.
+const DATE_FILLERS: &[&str] = &[
+    "insya",
+    "insyaallah",
+    "insyallah",
+    "allah",
+    "rencana",
+    "rencananya",
+    "mungkin",
+    "sekitar",
+    "kira",
+    "kira-kira",
+    "pada",
+    "tanggal",
+    "tgl",
+    "saya",
+    "sy",
+    "ambil",
+    "datang",
+    "ke",
+    "kantor",
+    "nanti",
+    "aja",
+    "saja",
+    "ya",
+    "pak",
+    "bu",
+    "min",
+    "kak",
+    "pagi",
+    "siang",
+    "sore",
+    "malam",
+];
+
+/// Where a time of day starts (`besok jam 10`): the rest is not read.
+const TIME_WORDS: &[&str] = &["jam", "pukul", "pkl"];
+
+fn weekday_of(word: &str) -> Option<usize> {
+    let word = match word {
+        "jum'at" | "jumaat" => "jumat",
+        w => w,
+    };
+    WEEKDAYS.iter().position(|w| w.eq_ignore_ascii_case(word))
+}
+
 /// Reads an Indonesian date relative to `today` (local day number):
 /// `5 Desember 2026`, `5 des`, `05/12/2026`, `5-12-2026`, `2026-12-05`,
-/// `hari ini`, `besok`, `lusa`, `kemarin`, or a weekday name (its next
-/// occurrence, today included). Returns the local day number.
+/// `hari ini`, `besok`, `lusa`, `kemarin`, a weekday name (its next
+/// occurrence, today included; `jumat ini` the same; `jumat depan` the
+/// Friday of next week), or a day of the month alone (`tanggal 7`: the
+/// next 7th). Words around the date that a chat answer carries are
+/// skipped: `insya allah besok pagi`, `senin jam 10`, `rabu, 9 desember`.
+/// Returns the local day number.
 #[must_use]
 pub fn parse_date(text: &str, today: i64) -> Option<i64> {
-    let t = text.trim().to_lowercase();
-    let t = t
-        .trim_start_matches("tanggal ")
-        .trim_start_matches("tgl ")
-        .trim();
-    match t {
-        "hari ini" | "sekarang" => return Some(today),
-        "besok" | "besuk" => return Some(today + 1),
-        "lusa" => return Some(today + 2),
-        "kemarin" | "kemaren" => return Some(today - 1),
+    let lower = text.trim().to_lowercase();
+    let mut words: Vec<&str> = Vec::new();
+    for word in lower.split_whitespace() {
+        let word = word.trim_end_matches([',', '.', '!', '?']);
+        if TIME_WORDS.contains(&word) {
+            break;
+        }
+        if !word.is_empty() && !DATE_FILLERS.contains(&word) {
+            words.push(word);
+        }
+    }
+    // "rabu, 9 desember": the weekday before a written date adds nothing.
+    if words.len() > 1
+        && weekday_of(words[0]).is_some()
+        && words[1].starts_with(|c: char| c.is_ascii_digit())
+    {
+        words.remove(0);
+    }
+    let said_day = words.first() == Some(&"hari");
+    if said_day {
+        words.remove(0);
+    }
+    match words.as_slice() {
+        ["ini"] | ["sekarang"] => return Some(today),
+        ["besok" | "besuk"] => return Some(today + 1),
+        ["lusa"] => return Some(today + 2),
+        ["kemarin" | "kemaren"] => return Some(today - 1),
+        // "minggu depan" alone is next week, not a day.
+        ["minggu", "depan"] if !said_day => return None,
+        [w, rest @ ..] if matches!(rest, [] | ["ini"] | ["depan"]) => {
+            if let Some(w) = weekday_of(w) {
+                let now_w = (today + 3).rem_euclid(7) as usize;
+                return Some(if rest == ["depan"] {
+                    today - now_w as i64 + 7 + w as i64
+                } else {
+                    today + ((w + 7 - now_w) % 7) as i64
+                });
+            }
+        }
         _ => {}
     }
-    let (ty, _, _) = civil_from_days(today);
-    if let Some(w) = WEEKDAYS.iter().position(|w| {
-        let w = w.to_lowercase();
-        t == w || t == format!("hari {w}") || (w == "jumat" && (t == "jum'at" || t == "jumaat"))
-    }) {
-        let now_w = (today + 3).rem_euclid(7) as usize;
-        return Some(today + ((w + 7 - now_w) % 7) as i64);
-    }
+    let t = words.join(" ");
+    let (ty, tm, td) = civil_from_days(today);
     let nums: Vec<&str> = t
         .split(['/', '-', '.', ' ', ','])
         .filter(|p| !p.is_empty())
@@ -241,6 +331,16 @@ pub fn parse_date(text: &str, today: i64) -> Option<i64> {
             (if y < 100 { 2000 + y } else { y }, m, d.parse().ok()?)
         }
         [d, m] => (ty, m.parse().ok().or_else(|| month_of(m))?, d.parse().ok()?),
+        // A day of the month alone: this month's, or next month's once it has passed.
+        [d] if d.len() <= 2 => {
+            let d: u32 = d.parse().ok()?;
+            let (ny, nm) = if tm == 12 { (ty + 1, 1) } else { (ty, tm + 1) };
+            return if d >= td && valid(ty, tm, d) {
+                Some(days_from_civil(ty, tm, d))
+            } else {
+                valid(ny, nm, d).then(|| days_from_civil(ny, nm, d))
+            };
+        }
         _ => return None,
     };
     valid(y, m, d).then(|| days_from_civil(y, m, d))
@@ -269,6 +369,36 @@ mod tests {
     }
 
     #[test]
+    fn a_day_reads_with_its_weekday() {
+        assert_eq!(
+            day_text(days_from_civil(2026, 12, 5)),
+            "Sabtu, 5 Desember 2026"
+        );
+        assert_eq!(
+            day_text(days_from_civil(2027, 1, 1)),
+            "Jumat, 1 Januari 2027"
+        );
+    }
+
+    #[test]
+    fn iso_dates_are_exactly_yyyy_mm_dd() {
+        assert_eq!(
+            parse_iso_date("2026-12-05").map(civil_from_days),
+            Some((2026, 12, 5))
+        );
+        // Ten characters each, all read by the chat's date reader.
+        for bad in [
+            "hari jumat",
+            "05-12-2026",
+            "05/12/2026",
+            "2026-13-01",
+            "2300-01-01",
+        ] {
+            assert_eq!(parse_iso_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn indonesian_dates() {
         let today = days_from_civil(2026, 12, 1); // a Tuesday
         let cases = [
@@ -287,6 +417,27 @@ mod tests {
             ("31/02/2026", None),
             ("32 desember 2026", None),
             ("kapan-kapan", None),
+            // As citizens write them in a chat.
+            ("besok pagi", Some((2026, 12, 2))),
+            ("Besok jam 10", Some((2026, 12, 2))),
+            ("insya allah lusa", Some((2026, 12, 3))),
+            ("hari jumat", Some((2026, 12, 4))),
+            ("jum'at ini", Some((2026, 12, 4))),
+            ("jumat depan", Some((2026, 12, 11))),
+            ("senin depan", Some((2026, 12, 7))),
+            ("selasa depan", Some((2026, 12, 8))),
+            ("hari minggu depan", Some((2026, 12, 13))),
+            ("minggu depan", None),
+            ("rabu, 9 desember", Some((2026, 12, 9))),
+            ("tanggal 7", Some((2026, 12, 7))),
+            ("tgl 1", Some((2026, 12, 1))),
+            ("tgl 30 pak", Some((2026, 12, 30))),
+            ("rencana tanggal 7 desember jam 9 pagi", Some((2026, 12, 7))),
+            ("senin siang aja", Some((2026, 12, 7))),
+            ("7 desember.", Some((2026, 12, 7))),
+            ("32", None),
+            ("secepatnya", None),
+            ("jam 10", None),
             ("", None),
         ];
         for (text, want) in cases {

@@ -294,10 +294,13 @@ impl Turn<'_> {
         for slot in &form.slots {
             let v = st.values.get(&slot.name).map_or("-", String::as_str);
             let v = if v.is_empty() { "-" } else { v };
-            let shown = if slot.kind == SlotKind::Photo && v != "-" {
-                "(foto terlampir)"
-            } else {
-                v
+            let shown = match slot.kind {
+                SlotKind::Photo if v != "-" => "(foto terlampir)".to_owned(),
+                // Stored as YYYY-MM-DD; the citizen checks the weekday too.
+                SlotKind::Date => {
+                    clock::parse_iso_date(v).map_or_else(|| v.to_owned(), clock::day_text)
+                }
+                _ => v.to_owned(),
             };
             text.push_str(&format!("• {}: {shown}\n", slot.label));
         }
@@ -310,10 +313,22 @@ impl Turn<'_> {
 
     async fn complete(&mut self, form: &Form, st: FormState) -> crate::error::Result<()> {
         self.session.form = None;
-        let mut vars: BTreeMap<String, String> = st
-            .values
+        // The reply shows a date as the citizen reads it; the ticket and
+        // actions keep the stored YYYY-MM-DD.
+        let mut vars: BTreeMap<String, String> = form
+            .slots
             .iter()
-            .map(|(k, v)| (format!("slot.{k}"), v.clone()))
+            .filter_map(|slot| {
+                let v = st.values.get(&slot.name)?;
+                let shown = match slot.kind {
+                    SlotKind::Date => clock::parse_iso_date(v).map(clock::day_text),
+                    _ => None,
+                };
+                Some((
+                    format!("slot.{}", slot.name),
+                    shown.unwrap_or_else(|| v.clone()),
+                ))
+            })
             .collect();
         vars.insert("form.title".to_owned(), form.title.clone());
         self.changes.count(format!("form_completed:{}", form.id), 1);
