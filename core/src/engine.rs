@@ -1,6 +1,7 @@
 //! The engine: one call per inbound message, replies out, and everything
 //! the message changed committed to the store at once.
 
+mod context;
 mod dialog;
 mod operator;
 
@@ -670,11 +671,14 @@ impl<'a> Turn<'a> {
                     }
                 } else {
                     let decision = self.active.matcher.decide(p);
-                    if decision.is_fallback() {
+                    if let Some(m) = self.follow_up(p, &decision) {
+                        m
+                    } else if decision.is_fallback() {
                         self.fallback(&decision);
                         return Ok(());
+                    } else {
+                        decision.best
                     }
-                    decision.best
                 }
             }
             Content::Location { .. } | Content::Media { .. } => {
@@ -693,6 +697,8 @@ impl<'a> Turn<'a> {
         if last == 0 || self.now_ms <= last + timeout_ms {
             return;
         }
+        // A question after a long silence is not a follow-up of the last answer.
+        self.session.last_intent = None;
         if let Some(form) = self.session.form.take() {
             let title = self
                 .pack()

@@ -1,0 +1,198 @@
+//! Follow-up questions: `biayanya berapa?` right after the answer about
+//! NIB asks what NIB costs, not what a trademark costs.
+//!
+//! A follow-up names an aspect (cost, requirements, duration, place, …)
+//! and no topic of its own. Read alone it matches whichever intent's
+//! examples share the aspect word; read after a topic it is matched again
+//! with that topic's title added, and the result is kept when it is the
+//! topic itself or one of the intents its buttons lead to. A message
+//! that read alone already gives one of those is left as it is.
+
+use super::Turn;
+use crate::matcher::{Decision, Match};
+use crate::pack::FALLBACK;
+
+/// Words that ask about an aspect of the topic just answered.
+const ASPECT_WORDS: &[&str] = &[
+    "biaya",
+    "bayar",
+    "gratis",
+    "tarif",
+    "ongkos",
+    "syarat",
+    "persyaratan",
+    "berkas",
+    "dokumen",
+    "lama",
+    "waktu",
+    "proses",
+    "cara",
+    "daftar",
+    "mendaftar",
+    "pendaftaran",
+    "urus",
+    "mengurus",
+    "tempat",
+    "lokasi",
+    "jadwal",
+    "online",
+    "daring",
+    "manfaat",
+    "fungsi",
+    "guna",
+    "kegunaan",
+    "contoh",
+    "format",
+    "formulir",
+    "link",
+    "situs",
+    "aplikasi",
+    "langkah",
+    "prosedur",
+    "alur",
+    "berlaku",
+];
+
+/// Words that carry no topic of their own.
+const FILLER_WORDS: &[&str] = &[
+    "apa",
+    "apakah",
+    "saja",
+    "berapa",
+    "bagaimana",
+    "di",
+    "mana",
+    "kapan",
+    "ya",
+    "kak",
+    "min",
+    "pak",
+    "bu",
+    "itu",
+    "ini",
+    "untuk",
+    "juga",
+    "yang",
+    "harus",
+    "perlu",
+    "butuh",
+    "bisa",
+    "boleh",
+    "ada",
+    "tidak",
+    "kah",
+    "sih",
+    "dong",
+    "lagi",
+    "saya",
+    "buat",
+    "hari",
+    "masa",
+    "kalau",
+    "terus",
+    "lalu",
+    "trus",
+    "nya",
+    "dan",
+    "atau",
+    "mau",
+    "ingin",
+    "tanya",
+];
+
+/// The most words a follow-up has; a longer message says what it is about.
+const MAX_FOLLOW_UP_WORDS: usize = 6;
+
+/// Whether `decision`'s message names only aspects: `biaya berapa`,
+/// `syaratnya apa saja`, `berapa lama prosesnya`.
+fn is_follow_up(decision: &Decision) -> bool {
+    let words: Vec<&str> = decision.corrected.split_whitespace().collect();
+    if words.is_empty() || words.len() > MAX_FOLLOW_UP_WORDS {
+        return false;
+    }
+    let mut aspects = 0;
+    for word in words {
+        let word = word
+            .strip_suffix("nya")
+            .filter(|w| w.len() >= 3)
+            .unwrap_or(word);
+        if ASPECT_WORDS.contains(&word) {
+            aspects += 1;
+        } else if !FILLER_WORDS.contains(&word) {
+            return false;
+        }
+    }
+    aspects > 0
+}
+
+impl Turn<'_> {
+    /// The intent a follow-up asks about, when the conversation's last
+    /// answer gives it one; `None` to keep `decision` as it is.
+    pub(super) fn follow_up(&self, text: &str, decision: &Decision) -> Option<Match> {
+        if !is_follow_up(decision) {
+            return None;
+        }
+        let pack = self.pack();
+        let topic = pack.intent(self.session.last_intent.as_deref()?)?;
+        if topic.form.is_some() || topic.action.is_some() {
+            return None;
+        }
+        let related = |id: &str| {
+            id == topic.id
+                || topic
+                    .buttons
+                    .iter()
+                    .any(|b| b.intent == id && id != FALLBACK)
+        };
+        // Read alone it already asks about the topic or where its buttons
+        // lead (`manfaatnya apa` after NIB: the benefits of NIB).
+        if !decision.is_fallback() && related(&decision.best.intent) {
+            return None;
+        }
+        let title = topic
+            .title
+            .clone()
+            .unwrap_or_else(|| topic.id.replace('_', " "));
+        let again = self.active.matcher.decide(&format!("{text} {title}"));
+        (!again.is_fallback() && related(&again.best.intent)).then_some(again.best)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follow_ups_name_aspects_only() {
+        let cases = [
+            ("biaya berapa", true),
+            ("syaratnya apa saja", true),
+            ("berapa lama prosesnya", true),
+            ("daftarnya di mana", true),
+            ("bayar tidak", true),
+            ("gratis", true),
+            // A topic of its own, or no aspect at all.
+            ("biaya sertifikat halal berapa", false),
+            ("harga beras", false),
+            ("apa saja", false),
+            ("terima kasih", false),
+            ("", false),
+        ];
+        for (corrected, want) in cases {
+            let decision = Decision {
+                normalised: corrected.to_owned(),
+                corrected: corrected.to_owned(),
+                best: Match {
+                    intent: FALLBACK.to_owned(),
+                    score: 0.0,
+                    layer: crate::matcher::Layer::Fallback,
+                    layers: std::collections::BTreeMap::new(),
+                    captures: std::collections::BTreeMap::new(),
+                },
+                runners_up: Vec::new(),
+                unknown: Vec::new(),
+            };
+            assert_eq!(is_follow_up(&decision), want, "{corrected}");
+        }
+    }
+}
