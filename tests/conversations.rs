@@ -521,3 +521,38 @@ async fn a_second_handoff_keeps_the_first_for_the_statistics() {
     assert_eq!((r.handoffs, r.handoffs_answered), (2, 1));
     assert!(r.median_first_answer_ms.is_some());
 }
+
+/// `#status` without a number shows the tickets this conversation opened,
+/// newest first, at most the last three.
+#[tokio::test]
+async fn status_without_a_number_lists_the_conversations_latest_tickets() {
+    let engine = engine();
+    for story in ["satu", "dua", "tiga", "empat"] {
+        for line in [
+            "#aduan",
+            "Budi",
+            "0812 3456 7890",
+            "1",
+            &format!("timbangan kurang, aduan {story}"),
+            "lewati",
+            "lewati",
+        ] {
+            say(&engine, "warga", line).await;
+        }
+        let done = text(&say(&engine, "warga", "kirim").await);
+        assert!(done.contains("*ADU-"), "{done}");
+    }
+    let status = text(&say(&engine, "warga", "#status").await);
+    let shown: Vec<&str> = ["000004", "000003", "000002", "000001"]
+        .into_iter()
+        .filter(|n| status.contains(&format!("-{n}*")))
+        .collect();
+    assert_eq!(shown, ["000004", "000003", "000002"], "{status}");
+    assert!(
+        status.find("000004").unwrap() < status.find("000002").unwrap(),
+        "newest first: {status}"
+    );
+    // Another citizen sees none of them.
+    let other = text(&say(&engine, "tetangga", "#status").await);
+    assert!(!other.contains("-000001*"), "{other}");
+}

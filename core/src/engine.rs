@@ -847,6 +847,9 @@ impl<'a> Turn<'a> {
                     self.ticket_status(&number, buttons).await?;
                     return Ok(());
                 }
+                if self.own_tickets_status(buttons.clone()).await? {
+                    return Ok(());
+                }
             }
             Some(external @ (Action::Custom(_) | Action::Http(_))) => {
                 let ctx = self.action_context(Some(&intent.id), None, vars.clone());

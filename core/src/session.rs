@@ -56,7 +56,14 @@ pub struct Session {
     /// The citizen's profile name, as the provider last gave it (for staff).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_name: Option<String>,
+    /// The tickets opened in this conversation, newest last (at most
+    /// [`REMEMBERED_TICKETS`]), so that `#status` alone can answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tickets: Vec<String>,
 }
+
+/// How many of a conversation's tickets `#status` without a number shows.
+pub const REMEMBERED_TICKETS: usize = 3;
 
 /// The hand-off state a session mirrors, so that the engine knows without
 /// another read whether to stay silent.

@@ -357,6 +357,13 @@ impl Turn<'_> {
                     due_ms,
                 });
                 self.changes.count("ticket_opened", 1);
+                self.session.tickets.push(id.clone());
+                let excess = self
+                    .session
+                    .tickets
+                    .len()
+                    .saturating_sub(crate::session::REMEMBERED_TICKETS);
+                self.session.tickets.drain(..excess);
                 vars.insert("ticket.id".to_owned(), id.clone());
                 vars.insert(
                     "ticket.due".to_owned(),
@@ -477,31 +484,9 @@ impl Turn<'_> {
         buttons: Vec<Button>,
     ) -> crate::error::Result<()> {
         let id = number.trim().to_uppercase();
-        let ticket = self.engine.inner.store.ticket(&id).await?;
-        let offset = self.pack().office.utc_offset;
-        let text = match ticket {
+        let text = match self.engine.inner.store.ticket(&id).await? {
             Some(t) if t.channel == self.key.channel && t.user == self.key.user => {
-                let last = t.history.last();
-                let title = self
-                    .pack()
-                    .form(&t.form)
-                    .map_or(t.form.clone(), |f| f.title.clone());
-                let mut s = format!(
-                    "Tiket *{}* ({title}): status *{}*.\nDiajukan: {}.\n",
-                    t.id,
-                    t.status.label(),
-                    clock::datetime_text(t.created_ms, offset)
-                );
-                if !t.status.is_closed() {
-                    s.push_str(&format!(
-                        "Target selesai: {}.\n",
-                        clock::datetime_text(t.due_ms, offset)
-                    ));
-                }
-                if let Some(c) = last.filter(|c| !c.note.is_empty()) {
-                    s.push_str(&format!("Catatan terakhir: {}", c.note));
-                }
-                s.trim_end().to_owned()
+                self.status_text(&t)
             }
             // Someone else's ticket or none at all: the same neutral answer.
             _ => format!(
@@ -510,6 +495,65 @@ impl Turn<'_> {
         };
         self.say(text, buttons);
         Ok(())
+    }
+
+    /// `#status` without a number: the status of the tickets opened in this
+    /// conversation, newest first. `false` when it has opened none (the
+    /// intent's reply then says how to ask).
+    pub(super) async fn own_tickets_status(
+        &mut self,
+        buttons: Vec<Button>,
+    ) -> crate::error::Result<bool> {
+        let mut parts = Vec::new();
+        for id in self.session.tickets.clone().iter().rev() {
+            if let Some(t) = self.engine.inner.store.ticket(id).await?
+                && t.channel == self.key.channel
+                && t.user == self.key.user
+            {
+                parts.push(self.status_text(&t));
+            }
+        }
+        if parts.is_empty() {
+            return Ok(false);
+        }
+        let intro = if parts.len() == 1 {
+            "Tiket Anda dari percakapan ini:"
+        } else {
+            "Tiket-tiket Anda dari percakapan ini (terbaru dahulu):"
+        };
+        self.say(
+            format!(
+                "{intro}\n\n{}\n\nUntuk tiket lain, kirim *#status* diikuti nomornya.",
+                parts.join("\n\n")
+            ),
+            buttons,
+        );
+        Ok(true)
+    }
+
+    /// One ticket's status as the citizen reads it.
+    fn status_text(&self, t: &Ticket) -> String {
+        let offset = self.pack().office.utc_offset;
+        let title = self
+            .pack()
+            .form(&t.form)
+            .map_or(t.form.clone(), |f| f.title.clone());
+        let mut s = format!(
+            "Tiket *{}* ({title}): status *{}*.\nDiajukan: {}.\n",
+            t.id,
+            t.status.label(),
+            clock::datetime_text(t.created_ms, offset)
+        );
+        if !t.status.is_closed() {
+            s.push_str(&format!(
+                "Target selesai: {}.\n",
+                clock::datetime_text(t.due_ms, offset)
+            ));
+        }
+        if let Some(c) = t.history.last().filter(|c| !c.note.is_empty()) {
+            s.push_str(&format!("Catatan terakhir: {}", c.note));
+        }
+        s.trim_end().to_owned()
     }
 }
 
