@@ -9,7 +9,7 @@
 //! that read alone already gives one of those is left as it is.
 
 use super::Turn;
-use crate::matcher::{Decision, Match};
+use crate::matcher::{Decision, Layer, Match};
 use crate::pack::FALLBACK;
 
 /// Words that ask about an aspect of the topic just answered.
@@ -129,7 +129,9 @@ impl Turn<'_> {
     /// The intent a follow-up asks about, when the conversation's last
     /// answer gives it one; `None` to keep `decision` as it is.
     pub(super) fn follow_up(&self, text: &str, decision: &Decision) -> Option<Match> {
-        if !is_follow_up(decision) {
+        // A command or a pattern says exactly what it asks.
+        if matches!(decision.best.layer, Layer::Command | Layer::Pattern) || !is_follow_up(decision)
+        {
             return None;
         }
         let pack = self.pack();
@@ -185,7 +187,7 @@ mod tests {
                 best: Match {
                     intent: FALLBACK.to_owned(),
                     score: 0.0,
-                    layer: crate::matcher::Layer::Fallback,
+                    layer: Layer::Fallback,
                     layers: std::collections::BTreeMap::new(),
                     captures: std::collections::BTreeMap::new(),
                 },
