@@ -45,6 +45,13 @@ pub const WEEKDAYS: [&str; 7] = [
     "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu",
 ];
 
+/// The weekday of a day number, as an index into [`WEEKDAYS`] (Monday 0).
+#[must_use]
+pub fn weekday_of_day(day: i64) -> usize {
+    // 1970-01-01 was a Thursday (index 3).
+    (day + 3).rem_euclid(7) as usize
+}
+
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
 #[must_use]
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -104,8 +111,7 @@ impl Local {
         let day = local_min.div_euclid(1440);
         let minute = local_min.rem_euclid(1440) as u32;
         let (year, month, dom) = civil_from_days(day);
-        // 1970-01-01 was a Thursday (index 3).
-        let weekday = (day + 3).rem_euclid(7) as usize;
+        let weekday = weekday_of_day(day);
         Self {
             day,
             year,
@@ -307,7 +313,7 @@ pub fn parse_date(text: &str, today: i64) -> Option<i64> {
         ["minggu", "depan"] if !said_day => return None,
         [w, rest @ ..] if matches!(rest, [] | ["ini"] | ["depan"]) => {
             if let Some(w) = weekday_of(w) {
-                let now_w = (today + 3).rem_euclid(7) as usize;
+                let now_w = weekday_of_day(today);
                 return Some(if rest == ["depan"] {
                     today - now_w as i64 + 7 + w as i64
                 } else {

@@ -114,7 +114,7 @@ impl Office {
         let l = crate::clock::Local::at(ms, self.utc_offset);
         for ahead in 0..14 {
             let day = l.day + ahead;
-            let weekday = (day + 3).rem_euclid(7) as usize;
+            let weekday = crate::clock::weekday_of_day(day);
             if self.holidays.contains(&day) {
                 continue;
             }

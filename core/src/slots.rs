@@ -28,6 +28,18 @@ pub fn parse(slot: &Slot, content: &Content, today: i64) -> Option<String> {
     }
 }
 
+/// A stored value as the citizen reads it: a date (stored `YYYY-MM-DD`)
+/// with its weekday, `Rabu, 2 Desember 2026`; anything else as stored.
+#[must_use]
+pub fn readable(slot: &Slot, value: &str) -> String {
+    match slot.kind {
+        SlotKind::Date => {
+            clock::parse_iso_date(value).map_or_else(|| value.to_owned(), clock::day_text)
+        }
+        _ => value.to_owned(),
+    }
+}
+
 /// The longest answer a slot accepts, in characters.
 pub const MAX_ANSWER_CHARS: usize = 2_000;
 

@@ -11,6 +11,7 @@
 use super::Turn;
 use crate::matcher::{Decision, Layer, Match};
 use crate::pack::FALLBACK;
+use crate::slots;
 
 /// Words that ask about an aspect of the topic just answered.
 const ASPECT_WORDS: &[&str] = &[
@@ -53,51 +54,12 @@ const ASPECT_WORDS: &[&str] = &[
     "berlaku",
 ];
 
-/// Words that carry no topic of their own.
+/// Words that carry no topic of their own, beside the question words
+/// ([`slots::QUESTION_WORDS`]).
 const FILLER_WORDS: &[&str] = &[
-    "apa",
-    "apakah",
-    "saja",
-    "berapa",
-    "bagaimana",
-    "di",
-    "mana",
-    "kapan",
-    "ya",
-    "kak",
-    "min",
-    "pak",
-    "bu",
-    "itu",
-    "ini",
-    "untuk",
-    "juga",
-    "yang",
-    "harus",
-    "perlu",
-    "butuh",
-    "bisa",
-    "boleh",
-    "ada",
-    "tidak",
-    "kah",
-    "sih",
-    "dong",
-    "lagi",
-    "saya",
-    "buat",
-    "hari",
-    "masa",
-    "kalau",
-    "terus",
-    "lalu",
-    "trus",
-    "nya",
-    "dan",
-    "atau",
-    "mau",
-    "ingin",
-    "tanya",
+    "saja", "di", "ya", "kak", "min", "pak", "bu", "itu", "ini", "untuk", "juga", "yang", "harus",
+    "perlu", "butuh", "ada", "tidak", "kah", "sih", "dong", "lagi", "saya", "buat", "hari", "masa",
+    "kalau", "terus", "lalu", "trus", "nya", "dan", "atau", "mau", "ingin", "tanya",
 ];
 
 /// The most words a follow-up has; a longer message says what it is about.
@@ -118,7 +80,7 @@ fn is_follow_up(decision: &Decision) -> bool {
             .unwrap_or(word);
         if ASPECT_WORDS.contains(&word) {
             aspects += 1;
-        } else if !FILLER_WORDS.contains(&word) {
+        } else if !FILLER_WORDS.contains(&word) && !slots::QUESTION_WORDS.contains(&word) {
             return false;
         }
     }

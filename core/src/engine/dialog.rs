@@ -294,13 +294,10 @@ impl Turn<'_> {
         for slot in &form.slots {
             let v = st.values.get(&slot.name).map_or("-", String::as_str);
             let v = if v.is_empty() { "-" } else { v };
-            let shown = match slot.kind {
-                SlotKind::Photo if v != "-" => "(foto terlampir)".to_owned(),
-                // Stored as YYYY-MM-DD; the citizen checks the weekday too.
-                SlotKind::Date => {
-                    clock::parse_iso_date(v).map_or_else(|| v.to_owned(), clock::day_text)
-                }
-                _ => v.to_owned(),
+            let shown = if slot.kind == SlotKind::Photo && v != "-" {
+                "(foto terlampir)".to_owned()
+            } else {
+                slots::readable(slot, v)
             };
             text.push_str(&format!("• {}: {shown}\n", slot.label));
         }
@@ -313,21 +310,14 @@ impl Turn<'_> {
 
     async fn complete(&mut self, form: &Form, st: FormState) -> crate::error::Result<()> {
         self.session.form = None;
-        // The reply shows a date as the citizen reads it; the ticket and
-        // actions keep the stored YYYY-MM-DD.
+        // The reply shows the values as the citizen reads them; the ticket
+        // and actions keep them as stored.
         let mut vars: BTreeMap<String, String> = form
             .slots
             .iter()
             .filter_map(|slot| {
                 let v = st.values.get(&slot.name)?;
-                let shown = match slot.kind {
-                    SlotKind::Date => clock::parse_iso_date(v).map(clock::day_text),
-                    _ => None,
-                };
-                Some((
-                    format!("slot.{}", slot.name),
-                    shown.unwrap_or_else(|| v.clone()),
-                ))
+                Some((format!("slot.{}", slot.name), slots::readable(slot, v)))
             })
             .collect();
         vars.insert("form.title".to_owned(), form.title.clone());
