@@ -305,7 +305,8 @@ pub fn parse_date(text: &str, today: i64) -> Option<i64> {
         words.remove(0);
     }
     match words.as_slice() {
-        ["ini"] | ["sekarang"] => return Some(today),
+        ["ini"] if said_day => return Some(today),
+        ["sekarang"] => return Some(today),
         ["besok" | "besuk"] => return Some(today + 1),
         ["lusa"] => return Some(today + 2),
         ["kemarin" | "kemaren"] => return Some(today - 1),
@@ -444,6 +445,8 @@ mod tests {
             ("32", None),
             ("secepatnya", None),
             ("jam 10", None),
+            // "hari ini" is today; "ini" alone says nothing.
+            ("ini", None),
             ("", None),
         ];
         for (text, want) in cases {
