@@ -117,19 +117,14 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let segments = pack.settings.sms_segments;
     tracing::info!(target: "layan::serve", pack = %pack.meta.id, version = %pack.meta.version, "pack loaded");
     let engine = Engine::builder().pack(pack).shared_store(store).build()?;
-    // Retries are the outbox's (with backoff, counted, dead-lettered), so
-    // the client makes none of its own: reqwest's default would clone every
-    // request in case an HTTP/2 stream is refused, and these clients speak
-    // HTTP/1.1.
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("layan/", env!("CARGO_PKG_VERSION")))
-        .retry(reqwest::retry::never().max_retries_per_request(0))
-        .timeout(Duration::from_millis(
-            config.delivery.send_timeout_ms.max(100),
-        ))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .context("cannot build the HTTP client")?;
+    // One client for every channel: WhatsApp posts through its lean path,
+    // the others (and media downloads) through its reqwest half.
+    let client = layan_core::http::Http::new(layan_core::http::HttpSettings {
+        timeout: Duration::from_millis(config.delivery.send_timeout_ms.max(100)),
+        connect_timeout: Duration::from_secs(5),
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let http = client.reqwest().clone();
     let public_url = config.public_url();
 
     let web = webchat::WebChat::new();
@@ -138,7 +133,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .channels
         .whatsapp
         .clone()
-        .map(|c| layan_whatsapp::WhatsApp::new(c, http.clone()));
+        .map(|c| layan_whatsapp::WhatsApp::new(c, client.clone()));
     let telegram = match config.channels.telegram.clone() {
         Some(c) => {
             Some(layan_telegram::Telegram::new(c, http.clone()).map_err(|e| anyhow::anyhow!(e))?)

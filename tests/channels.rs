@@ -282,6 +282,14 @@ async fn whatsapp_replies_reach_the_graph_api_exactly_once() {
         Some("Bearer EAAG-token")
     );
     assert_eq!(
+        sent[0].header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        sent[0].header("user-agent"),
+        Some(layan_core::http::USER_AGENT.to_owned())
+    );
+    assert_eq!(
         sent[0].json(),
         json!({
             "messaging_product": "whatsapp",
@@ -362,6 +370,51 @@ async fn whatsapp_replies_reach_the_graph_api_exactly_once() {
     assert_eq!(graph.requests().len(), 3, "nothing twice");
     let transcript = s.store().transcript(0).await.unwrap();
     assert_eq!(transcript.iter().filter(|l| l.text == "pesan 1").count(), 1);
+}
+
+/// An office behind a proxy (`HTTPS_PROXY` and the like) still reaches
+/// the Graph API: a send a proxy applies to goes through the proxy, as a
+/// request for the Graph API's own URL.
+#[tokio::test]
+async fn whatsapp_sends_through_a_proxy_when_one_applies() {
+    let proxy = Mock::start(|_, n| graph_ok(n)).await;
+    let http =
+        layan_core::http::Http::with_proxy(layan_core::http::HttpSettings::default(), &proxy.url)
+            .unwrap();
+    let config: layan_whatsapp::WhatsAppConfig = toml::from_str(&format!(
+        r#"
+        phone_number_id = "{PNID}"
+        access_token = "EAAG-token"
+        app_secret = "{APP_SECRET}"
+        verify_token = "v"
+        api_base = "http://graph.facebook.test/v23.0"
+        "#
+    ))
+    .unwrap();
+    let wa = layan_whatsapp::WhatsApp::new(config, http);
+    let sent = layan_core::Channel::send(
+        wa.as_ref(),
+        "6281234567890",
+        &layan_core::render::Outgoing::Text("halo".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent.provider_id.as_deref(), Some("wamid.OUT0"));
+    let got = proxy.requests();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].target,
+        format!("http://graph.facebook.test/v23.0/{PNID}/messages")
+    );
+    assert_eq!(
+        got[0].header("host").as_deref(),
+        Some("graph.facebook.test")
+    );
+    assert_eq!(
+        got[0].header("authorization").as_deref(),
+        Some("Bearer EAAG-token")
+    );
+    assert_eq!(got[0].json()["text"]["body"], "halo");
 }
 
 #[tokio::test]

@@ -14,6 +14,9 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug, Clone)]
 pub struct Request {
     pub path: String,
+    /// The request target as sent: a path, or a whole URL when the mock
+    /// is addressed as a proxy.
+    pub target: String,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -117,6 +120,7 @@ async fn record(
 ) -> Response {
     let request = Request {
         path: uri.path().to_owned(),
+        target: uri.to_string(),
         headers,
         body,
     };

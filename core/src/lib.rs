@@ -46,6 +46,7 @@ mod pack;
 pub mod channel;
 pub mod clock;
 pub mod eval;
+pub mod http;
 pub mod matcher;
 pub mod normalise;
 pub mod packtest;

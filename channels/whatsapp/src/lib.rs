@@ -20,11 +20,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hmac::{Hmac, KeyInit, Mac};
 use layan_core::channel::{Media, constant_time_eq, read_media};
+use layan_core::http::Http;
 use layan_core::render::Outgoing;
 use layan_core::{Capabilities, Channel, Pipeline, SendError, Sent};
 use serde_json::Value;
@@ -61,10 +62,12 @@ fn default_api_base() -> String {
 /// The WhatsApp channel.
 pub struct WhatsApp {
     config: WhatsAppConfig,
-    http: reqwest::Client,
+    http: Http,
     /// `{api_base}/{phone_number_id}/messages`, parsed once: `None` when
     /// `api_base` is not a URL (every send then fails with that reason).
-    endpoint: Option<reqwest::Url>,
+    endpoint: Option<Uri>,
+    /// `Bearer {access_token}`, made once.
+    authorization: Option<HeaderValue>,
 }
 
 impl std::fmt::Debug for WhatsApp {
@@ -79,17 +82,28 @@ impl std::fmt::Debug for WhatsApp {
 impl WhatsApp {
     /// The channel with `config`, sending with `http` (timeouts are the client's).
     #[must_use]
-    pub fn new(config: WhatsAppConfig, http: reqwest::Client) -> Arc<Self> {
-        let endpoint = reqwest::Url::parse(&format!(
+    pub fn new(config: WhatsAppConfig, http: Http) -> Arc<Self> {
+        let endpoint = format!(
             "{}/{}/messages",
             config.api_base.trim_end_matches('/'),
             config.phone_number_id
-        ))
-        .ok();
+        );
+        // Only an absolute http(s) URL is somewhere to send to.
+        let endpoint = endpoint
+            .parse::<Uri>()
+            .ok()
+            .filter(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
+        let authorization = HeaderValue::from_str(&format!("Bearer {}", config.access_token))
+            .ok()
+            .map(|mut v| {
+                v.set_sensitive(true);
+                v
+            });
         Arc::new(Self {
             config,
             http,
             endpoint,
+            authorization,
         })
     }
 
@@ -127,30 +141,32 @@ impl WhatsApp {
                 format!("api_base `{}` is not a URL", self.config.api_base),
             ));
         };
-        let response = self
-            .http
-            .post(endpoint.clone())
-            .bearer_auth(&self.config.access_token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| SendError::transport(&e))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| SendError::transport(&e))?;
-        if (200..300).contains(&status) {
+        let Some(authorization) = &self.authorization else {
+            return Err(SendError::fatal(
+                "unauthorized",
+                "the access token holds characters an HTTP header cannot carry",
+            ));
+        };
+        let json = serde_json::to_vec(body)
+            .map_err(|e| SendError::fatal("rejected", format!("cannot write the request: {e}")))?;
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(header::AUTHORIZATION, authorization.clone());
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let answer = self.http.post(endpoint, headers, json.into()).await?;
+        if (200..300).contains(&answer.status) {
             // Accepted: the id is a courtesy (statuses refer to it), so an
             // answer without one is still a sent message.
-            let accepted: send::Accepted = serde_json::from_slice(&bytes).unwrap_or_default();
+            let accepted: send::Accepted = serde_json::from_slice(&answer.body).unwrap_or_default();
             return Ok(Sent {
                 provider_id: accepted.into_id(),
             });
         }
-        let text = String::from_utf8_lossy(&bytes);
+        let text = String::from_utf8_lossy(&answer.body);
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Err(classify(status, &value, &text))
+        Err(classify(answer.status, &value, &text))
     }
 }
 
@@ -205,6 +221,7 @@ impl Channel for WhatsApp {
         let url = format!("{}/{reference}", self.config.api_base.trim_end_matches('/'));
         let info = self
             .http
+            .reqwest()
             .get(url)
             .bearer_auth(&self.config.access_token)
             .send()
@@ -225,6 +242,7 @@ impl Channel for WhatsApp {
         };
         let response = self
             .http
+            .reqwest()
             .get(download)
             .bearer_auth(&self.config.access_token)
             .send()
@@ -327,7 +345,7 @@ mod tests {
                 verify_token: "v".into(),
                 api_base: DEFAULT_API_BASE.into(),
             },
-            reqwest::Client::new(),
+            Http::new(layan_core::http::HttpSettings::default()).unwrap(),
         )
     }
 
@@ -338,7 +356,7 @@ mod tests {
                 api_base: "graph.facebook.com/v23.0".into(),
                 ..wa().config.clone()
             },
-            reqwest::Client::new(),
+            Http::new(layan_core::http::HttpSettings::default()).unwrap(),
         );
         let e = wa
             .send("6281311112222", &Outgoing::Text("halo".into()))
