@@ -86,6 +86,21 @@ fn each_kind_of_error_is_reported_with_file_line_and_hint() {
             "a `phone` answer is checked by its type",
         ),
         (
+            // Office days cannot be counted without opening hours.
+            "sla_without_schedule",
+            "forms/daftar.toml",
+            5,
+            "counts office days, but the office has no opening hours",
+            "add [office.schedule]",
+        ),
+        (
+            "two_slas",
+            "forms/daftar.toml",
+            6,
+            "sets both `sla_hours` and `sla_working_days`",
+            "keep one",
+        ),
+        (
             "missing_meta",
             "pack.toml",
             1,

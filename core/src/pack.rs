@@ -5,7 +5,7 @@
 //! intents/perindag/
 //!   pack.toml        [pack] id, name, version, language; [office] …; [settings] …
 //!   intents/*.toml   [[intent]] id, commands, keywords, patterns, examples, reply, buttons, form, action
-//!   forms/*.toml     [[form]] id, title, confirm, on_complete, reply, ticket_prefix, sla_hours; [[form.slot]] …
+//!   forms/*.toml     [[form]] id, title, confirm, on_complete, reply, ticket_prefix, sla_hours | sla_working_days; [[form.slot]] …
 //! ```
 //!
 //! [`Pack::load`] validates everything and reports every problem with file,
@@ -127,6 +127,59 @@ impl Office {
             }
         }
         None
+    }
+}
+
+impl Office {
+    /// When a ticket received at `ms` is due after `days` office days
+    /// (hari kerja): at closing time of the `days`-th office day after the
+    /// day it is received on. A ticket filed outside opening hours is
+    /// received when the office next opens; holidays and closed weekdays
+    /// do not count. `None` when the office never opens.
+    #[must_use]
+    pub fn after_working_days(&self, ms: u64, days: u64) -> Option<u64> {
+        let received = self.next_opening(ms)?;
+        let mut day = crate::clock::Local::at(received, self.utc_offset).day;
+        let mut left = days.max(1);
+        // An office open one day a week still reaches any count well
+        // within this many days, holidays included.
+        for _ in 0..(days.max(1) * 7 + 366) {
+            day += 1;
+            if self.holidays.contains(&day) {
+                continue;
+            }
+            if let Some((_, close)) = self.schedule[crate::clock::weekday_of_day(day)] {
+                left -= 1;
+                if left == 0 {
+                    return Some(crate::clock::ms_of(day, close, self.utc_offset));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// How long the office gives itself to act on a form's ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sla {
+    /// Clock hours from filing (`sla_hours`).
+    Hours(u64),
+    /// Office days (`sla_working_days`): see [`Office::after_working_days`].
+    WorkingDays(u64),
+}
+
+impl Sla {
+    /// When a ticket filed at `now_ms` is due.
+    #[must_use]
+    pub fn due(self, now_ms: u64, office: &Office) -> u64 {
+        match self {
+            Self::Hours(h) => now_ms + h * 3_600_000,
+            // A pack is refused when it counts office days without a
+            // schedule; an office that never opens counts calendar days.
+            Self::WorkingDays(d) => office
+                .after_working_days(now_ms, d)
+                .unwrap_or(now_ms + d * 86_400_000),
+        }
     }
 }
 
@@ -267,8 +320,8 @@ pub struct Form {
     pub reply: Template,
     /// Ticket number prefix (`ADU` → `ADU-2026-000123`).
     pub ticket_prefix: String,
-    /// Hours until a ticket of this form is due.
-    pub sla_hours: u64,
+    /// When a ticket of this form is due.
+    pub sla: Sla,
     /// Where the form is defined.
     pub source: Source,
 }
@@ -474,5 +527,77 @@ impl Pack {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{days_from_civil, ms_of};
+
+    const WIB: i32 = 7 * 60;
+
+    fn at(y: i64, m: u32, d: u32, hour: u32, minute: u32) -> u64 {
+        ms_of(days_from_civil(y, m, d), hour * 60 + minute, WIB)
+    }
+
+    /// The reference pack's example office: Monday to Thursday 08.00–16.00,
+    /// Friday 08.00–16.30, Christmas closed.
+    fn office() -> Office {
+        let mut schedule = [None; 7];
+        for day in &mut schedule[..4] {
+            *day = Some((8 * 60, 16 * 60));
+        }
+        schedule[4] = Some((8 * 60, 16 * 60 + 30));
+        Office {
+            utc_offset: WIB,
+            schedule,
+            holidays: vec![days_from_civil(2026, 12, 25)],
+            ..Office::default()
+        }
+    }
+
+    #[test]
+    fn office_days_count_from_the_day_a_ticket_is_received() {
+        // (filed, office days, due)
+        let cases = [
+            // Friday before opening: received that Friday.
+            (at(2026, 11, 27, 6, 14), 3, at(2026, 12, 2, 16, 0)),
+            // Friday evening: received on Monday.
+            (at(2026, 11, 27, 20, 0), 3, at(2026, 12, 3, 16, 0)),
+            // Saturday: received on Monday.
+            (at(2026, 11, 28, 9, 0), 1, at(2026, 12, 1, 16, 0)),
+            (at(2026, 11, 30, 10, 0), 3, at(2026, 12, 3, 16, 0)),
+            // Over a weekend, and Friday closes later.
+            (at(2026, 12, 2, 10, 0), 3, at(2026, 12, 7, 16, 0)),
+            (at(2026, 12, 3, 10, 0), 1, at(2026, 12, 4, 16, 30)),
+            // Over a holiday Friday.
+            (at(2026, 12, 24, 10, 0), 3, at(2026, 12, 30, 16, 0)),
+        ];
+        let office = office();
+        for (filed, days, due) in cases {
+            assert_eq!(
+                office.after_working_days(filed, days),
+                Some(due),
+                "filed {}, {days} office days",
+                crate::clock::datetime_text(filed, WIB)
+            );
+            assert_eq!(Sla::WorkingDays(days).due(filed, &office), due);
+        }
+    }
+
+    #[test]
+    fn clock_hours_ignore_the_schedule_and_a_closed_office_counts_calendar_days() {
+        let filed = at(2026, 11, 27, 6, 14);
+        assert_eq!(
+            Sla::Hours(72).due(filed, &office()),
+            at(2026, 11, 30, 6, 14)
+        );
+        let closed = Office::default();
+        assert_eq!(closed.after_working_days(filed, 3), None);
+        assert_eq!(
+            Sla::WorkingDays(3).due(filed, &closed),
+            at(2026, 11, 30, 6, 14)
+        );
     }
 }

@@ -329,7 +329,7 @@ impl Turn<'_> {
                 let seq = format!("{}-{year}", form.ticket_prefix);
                 let n = self.engine.inner.store.next_number(&seq).await?;
                 let id = format!("{seq}-{n:06}");
-                let due_ms = self.now_ms + form.sla_hours * 3_600_000;
+                let due_ms = form.sla.due(self.now_ms, &self.pack().office);
                 self.changes.tickets.push(Ticket {
                     id: id.clone(),
                     form: form.id.clone(),

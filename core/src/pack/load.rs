@@ -305,7 +305,13 @@ pub(super) fn parse(files: &[(PathBuf, String)]) -> Result<Pack> {
             continue;
         }
         if path.starts_with("forms") {
-            forms.extend(parse_form_file(path, text, &lines[index], &mut problems));
+            forms.extend(parse_form_file(
+                path,
+                text,
+                &lines[index],
+                &office,
+                &mut problems,
+            ));
             continue;
         }
         for raw in parse_intent_file(path, text, &lines[index], &normaliser, &mut problems) {
@@ -1003,6 +1009,7 @@ const FORM_FIELDS: &[&str] = &[
     "reply",
     "ticket_prefix",
     "sla_hours",
+    "sla_working_days",
     "slot",
 ];
 const SLOT_FIELDS: &[&str] = &[
@@ -1013,6 +1020,7 @@ fn parse_form_file(
     path: &Path,
     text: &str,
     lines: &[usize],
+    office: &Office,
     problems: &mut Vec<PackProblem>,
 ) -> Vec<super::Form> {
     let Some(doc) = parse_toml(path, text, lines, problems) else {
@@ -1024,11 +1032,15 @@ fn parse_form_file(
     };
     items
         .iter()
-        .filter_map(|item| parse_form(&mut r, item))
+        .filter_map(|item| parse_form(&mut r, item, office))
         .collect()
 }
 
-fn parse_form(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>) -> Option<super::Form> {
+fn parse_form(
+    r: &mut Reader<'_>,
+    item: &Spanned<DeValue<'_>>,
+    office: &Office,
+) -> Option<super::Form> {
     let DeValue::Table(t) = item.get_ref() else {
         r.problem(
             item.span(),
@@ -1076,9 +1088,38 @@ fn parse_form(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>) -> Option<super::
             Some("e.g. ticket_prefix = \"ADU\"".to_owned()),
         );
     }
-    let sla_hours = r
+    let hours = r
         .number(t, "sla_hours", 1.0..10_000.0, &what)
-        .map_or(72, |h| h as u64);
+        .map(|h| h as u64);
+    let days = r
+        .number(t, "sla_working_days", 1.0..60.0, &what)
+        .map(|d| d as u64);
+    let sla = match (hours, days) {
+        (Some(_), Some(_)) => {
+            r.problem(
+                t.get("sla_working_days")
+                    .map_or(id_span.clone(), Spanned::span),
+                format!("{what} sets both `sla_hours` and `sla_working_days`"),
+                Some(
+                    "keep one: sla_working_days = 3 counts office days, sla_hours = 72 clock hours"
+                        .to_owned(),
+                ),
+            );
+            super::Sla::Hours(72)
+        }
+        (None, Some(d)) => {
+            if office.schedule.iter().all(Option::is_none) {
+                r.problem(
+                    t.get("sla_working_days").map_or(id_span.clone(), Spanned::span),
+                    format!("{what} counts office days, but the office has no opening hours"),
+                    Some("add [office.schedule] to pack.toml (senin = \"08:00-16:00\" …), or use sla_hours".to_owned()),
+                );
+            }
+            super::Sla::WorkingDays(d)
+        }
+        (Some(h), None) => super::Sla::Hours(h),
+        (None, None) => super::Sla::Hours(72),
+    };
 
     let mut slots = Vec::new();
     match t.get("slot").map(Spanned::get_ref) {
@@ -1135,7 +1176,7 @@ fn parse_form(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>) -> Option<super::
         on_complete,
         reply,
         ticket_prefix,
-        sla_hours,
+        sla,
         source: Source {
             file: r.file.to_owned(),
             line,
