@@ -367,6 +367,24 @@ mod tests {
         assert!(e.to_string().contains("graph.facebook.com/v23.0"), "{e}");
     }
 
+    #[tokio::test]
+    async fn a_token_no_header_can_carry_fails_every_send_for_good() {
+        // A secret read from the environment with its line break kept.
+        let wa = WhatsApp::new(
+            WhatsAppConfig {
+                access_token: "EAAG-token\n".into(),
+                ..wa().config.clone()
+            },
+            Http::new(layan_core::http::HttpSettings::default()).unwrap(),
+        );
+        let e = wa
+            .send("6281311112222", &Outgoing::Text("halo".into()))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SendError::Final { .. }), "{e}");
+        assert_eq!(e.reason(), "unauthorized");
+    }
+
     #[test]
     fn signatures_verify_only_over_the_exact_bytes() {
         let body = br#"{"a":"\u00e9"}"#;
