@@ -350,39 +350,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_api_base_that_is_not_a_url_fails_every_send_for_good() {
-        let wa = WhatsApp::new(
-            WhatsAppConfig {
-                api_base: "graph.facebook.com/v23.0".into(),
-                ..wa().config.clone()
-            },
-            Http::new(layan_core::http::HttpSettings::default()).unwrap(),
-        );
-        let e = wa
-            .send("6281311112222", &Outgoing::Text("halo".into()))
-            .await
-            .unwrap_err();
-        assert!(matches!(e, SendError::Final { .. }), "{e}");
-        assert_eq!(e.reason(), "bad_api_base");
-        assert!(e.to_string().contains("graph.facebook.com/v23.0"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn a_token_no_header_can_carry_fails_every_send_for_good() {
-        // A secret read from the environment with its line break kept.
-        let wa = WhatsApp::new(
-            WhatsAppConfig {
-                access_token: "EAAG-token\n".into(),
-                ..wa().config.clone()
-            },
-            Http::new(layan_core::http::HttpSettings::default()).unwrap(),
-        );
-        let e = wa
-            .send("6281311112222", &Outgoing::Text("halo".into()))
-            .await
-            .unwrap_err();
-        assert!(matches!(e, SendError::Final { .. }), "{e}");
-        assert_eq!(e.reason(), "unauthorized");
+    async fn a_config_that_cannot_send_fails_every_send_for_good() {
+        // (what is wrong, the reason, a word the detail must show)
+        let cases = [
+            (
+                WhatsAppConfig {
+                    api_base: "graph.facebook.com/v23.0".into(),
+                    ..wa().config.clone()
+                },
+                "bad_api_base",
+                "graph.facebook.com/v23.0",
+            ),
+            (
+                // A secret read from the environment with its line break kept.
+                WhatsAppConfig {
+                    access_token: "EAAG-token\n".into(),
+                    ..wa().config.clone()
+                },
+                "unauthorized",
+                "access token",
+            ),
+        ];
+        for (config, reason, shown) in cases {
+            let wa = WhatsApp::new(
+                config,
+                Http::new(layan_core::http::HttpSettings::default()).unwrap(),
+            );
+            let e = wa
+                .send("6281311112222", &Outgoing::Text("halo".into()))
+                .await
+                .unwrap_err();
+            assert!(matches!(e, SendError::Final { .. }), "{e}");
+            assert_eq!(e.reason(), reason);
+            assert!(e.to_string().contains(shown), "{e}");
+        }
     }
 
     #[test]
