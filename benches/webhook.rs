@@ -2,7 +2,9 @@
 //! `layan serve` (in process, one per durable store backend: redb and the
 //! journal), parsed, persisted, answered, and delivered to a mock Graph API
 //! — against a bare axum handler that returns 200, measured in the same run
-//! with the same client.
+//! with the same client. The servers measured (each `layan serve` and the
+//! bare handler) run on a tokio runtime of their own, as a server process
+//! would; the load generator and the mock on another.
 //!
 //! `cargo bench --bench webhook`. Criterion reports `webhook/layan (redb)`,
 //! `webhook/layan (journal)` and `webhook/bare axum` in messages per second

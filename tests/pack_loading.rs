@@ -94,6 +94,14 @@ fn each_kind_of_error_is_reported_with_file_line_and_hint() {
             "add [office.schedule]",
         ),
         (
+            // A count is never silently cut: 30.5 minutes is not 30.
+            "fractional_count",
+            "pack.toml",
+            8,
+            "`session_timeout_minutes` in [settings] must be a whole number from 1 to 100000",
+            "without a decimal point",
+        ),
+        (
             "two_slas",
             "forms/daftar.toml",
             6,

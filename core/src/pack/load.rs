@@ -225,6 +225,39 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A whole number in `range`: a count, minutes, hours. A fraction
+    /// (`30.5`) is a problem, not silently cut.
+    fn count(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        range: std::ops::RangeInclusive<u64>,
+        what: &str,
+    ) -> Option<u64> {
+        let v = table.get(key)?;
+        let n = match v.get_ref() {
+            DeValue::Integer(i) if i.radix() == 10 => {
+                i.as_str().replace('_', "").parse::<u64>().ok()
+            }
+            _ => None,
+        };
+        match n {
+            Some(n) if range.contains(&n) => Some(n),
+            _ => {
+                self.problem(
+                    v.span(),
+                    format!(
+                        "`{key}` in {what} must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                    Some("write the number alone, without a decimal point or quotes".to_owned()),
+                );
+                None
+            }
+        }
+    }
+
     fn boolean(&mut self, table: &DeTable<'_>, key: &str, what: &str) -> Option<bool> {
         let v = table.get(key)?;
         match v.get_ref() {
@@ -576,20 +609,20 @@ fn parse_pack_toml(
             ],
             "[settings]",
         );
-        if let Some(v) = r.number(t, "sms_segments", 1.0..11.0, "[settings]") {
+        if let Some(v) = r.count(t, "sms_segments", 1..=11, "[settings]") {
             settings.sms_segments = v as usize;
         }
-        if let Some(v) = r.number(t, "handoff_timeout_minutes", 1.0..1_000_000.0, "[settings]") {
-            settings.handoff_timeout_minutes = v as u64;
+        if let Some(v) = r.count(t, "handoff_timeout_minutes", 1..=1_000_000, "[settings]") {
+            settings.handoff_timeout_minutes = v;
         }
         if let Some(v) = r.number(t, "confidence_threshold", 0.0..1.0, "[settings]") {
             settings.confidence_threshold = v as f32;
         }
-        if let Some(v) = r.number(t, "fallback_suggestions", 0.0..10.0, "[settings]") {
+        if let Some(v) = r.count(t, "fallback_suggestions", 0..=10, "[settings]") {
             settings.fallback_suggestions = v as usize;
         }
-        if let Some(v) = r.number(t, "session_timeout_minutes", 1.0..100_000.0, "[settings]") {
-            settings.session_timeout_minutes = v as u64;
+        if let Some(v) = r.count(t, "session_timeout_minutes", 1..=100_000, "[settings]") {
+            settings.session_timeout_minutes = v;
         }
     }
     (meta, office, settings)
@@ -1088,12 +1121,8 @@ fn parse_form(
             Some("e.g. ticket_prefix = \"ADU\"".to_owned()),
         );
     }
-    let hours = r
-        .number(t, "sla_hours", 1.0..10_000.0, &what)
-        .map(|h| h as u64);
-    let days = r
-        .number(t, "sla_working_days", 1.0..60.0, &what)
-        .map(|d| d as u64);
+    let hours = r.count(t, "sla_hours", 1..=10_000, &what);
+    let days = r.count(t, "sla_working_days", 1..=60, &what);
     let sla = match (hours, days) {
         (Some(_), Some(_)) => {
             r.problem(
@@ -1281,9 +1310,7 @@ fn parse_slot(r: &mut Reader<'_>, item: &Spanned<DeValue<'_>>, form: &str) -> Op
         reask: r.string(t, "reask", false, &what).map(|s| s.0),
         choices,
         pattern,
-        retries: r
-            .number(t, "retries", 1.0..10.0, &what)
-            .map_or(3, |n| n as u32),
+        retries: r.count(t, "retries", 1..=10, &what).map_or(3, |n| n as u32),
         name,
     })
 }
@@ -1329,10 +1356,10 @@ fn http_details(
         }
         None => {}
     }
-    if let Some(n) = r.number(h, "timeout_seconds", 1.0..120.0, "an http action") {
-        spec.timeout_seconds = n as u64;
+    if let Some(n) = r.count(h, "timeout_seconds", 1..=120, "an http action") {
+        spec.timeout_seconds = n;
     }
-    if let Some(n) = r.number(h, "retries", 0.0..10.0, "an http action") {
+    if let Some(n) = r.count(h, "retries", 0..=10, "an http action") {
         spec.retries = n as u32;
     }
     super::Action::Http(spec)
