@@ -556,3 +556,34 @@ async fn status_without_a_number_lists_the_conversations_latest_tickets() {
     let other = text(&say(&engine, "tetangga", "#status").await);
     assert!(!other.contains("-000001*"), "{other}");
 }
+
+/// A ticket filed before sessions remembered tickets (or by a session the
+/// store no longer holds) is still found by `#status` alone.
+#[tokio::test]
+async fn status_without_a_number_finds_tickets_the_session_does_not_remember() {
+    let engine = engine();
+    let ticket = |id: &str, user: &str| layan::Ticket {
+        id: id.to_owned(),
+        form: "aduan".to_owned(),
+        channel: "test".to_owned(),
+        user: user.to_owned(),
+        fields: Default::default(),
+        status: TicketStatus::Diproses,
+        history: Vec::new(),
+        created_ms: 1_764_000_000_000,
+        due_ms: 1_764_300_000_000,
+    };
+    let changes = layan::store::Changes {
+        tickets: vec![
+            ticket("ADU-2025-000007", "warga-lama"),
+            ticket("ADU-2025-000008", "tetangga"),
+        ],
+        ..Default::default()
+    };
+    let saved = engine.store().commit(changes).await.unwrap();
+    assert!(matches!(saved, layan::SaveOutcome::Saved(_)), "{saved:?}");
+    let status = text(&say(&engine, "warga-lama", "#status").await);
+    assert!(status.contains("*ADU-2025-000007*"), "{status}");
+    assert!(status.contains("status *diproses*"), "{status}");
+    assert!(!status.contains("000008"), "{status}");
+}
