@@ -121,7 +121,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     // the others (and media downloads) through its reqwest half.
     let client = layan_core::http::Http::new(layan_core::http::HttpSettings {
         timeout: Duration::from_millis(config.delivery.send_timeout_ms.max(100)),
-        connect_timeout: Duration::from_secs(5),
+        ..layan_core::http::HttpSettings::default()
     })
     .map_err(|e| anyhow::anyhow!(e))?;
     let http = client.reqwest().clone();

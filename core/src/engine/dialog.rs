@@ -506,16 +506,12 @@ impl Turn<'_> {
         if self.session.tickets.is_empty() {
             // A session from before it remembered tickets (or one that has
             // expired from the store): look the citizen's tickets up.
-            let mine: Vec<Ticket> = self
-                .engine
-                .inner
-                .store
-                .tickets()
-                .await?
-                .into_iter()
+            let tickets = self.engine.inner.store.tickets().await?;
+            let newest = tickets
+                .iter()
+                .rev()
                 .filter(|t| t.channel == self.key.channel && t.user == self.key.user)
-                .collect();
-            let newest = mine.iter().rev().take(crate::session::REMEMBERED_TICKETS);
+                .take(crate::session::REMEMBERED_TICKETS);
             parts.extend(newest.map(|t| self.status_text(t)));
         }
         if parts.is_empty() {
