@@ -18,6 +18,7 @@ pub async fn run<S: Store>(make: impl Fn() -> S) {
     conflicting_commit_writes_nothing(&make()).await;
     tickets_round_trip(&make()).await;
     sequences_are_unique_under_concurrency(Arc::new(make())).await;
+    concurrent_commits_add_up(Arc::new(make())).await;
     counters_outbox_handoffs_transcript(&make()).await;
     one_conversations_transcript(&make()).await;
     inbox_deduplicates_and_clears_with_the_answer(&make()).await;
@@ -163,6 +164,83 @@ async fn sequences_are_unique_under_concurrency<S: Store>(store: Arc<S>) {
         store.next_number("PMH-2026").await.unwrap(),
         1,
         "sequences are independent"
+    );
+}
+
+/// Many messages committed at once (a backend may apply them in one group):
+/// every counter adds up, every transcript line and outbox message gets an
+/// id of its own, ticket numbers drawn meanwhile stay unique, and a commit
+/// refused for its stale session counts nothing.
+async fn concurrent_commits_add_up<S: Store>(store: Arc<S>) {
+    let stale = SessionKey::new("test", "basi");
+    saved(
+        store
+            .commit(Changes {
+                session: Some((stale.clone(), Session::default())),
+                ..Changes::default()
+            })
+            .await
+            .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        let stale = stale.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = if i == 100 {
+                // Version 0 of a session stored at version 1: a conflict.
+                stale
+            } else {
+                SessionKey::new("test", &format!("warga{i}"))
+            };
+            let mut c = Changes {
+                session: Some((key.clone(), Session::default())),
+                transcript: vec![TranscriptEntry {
+                    user: key.user.clone(),
+                    ..line(&format!("pesan {i}"), i)
+                }],
+                outbox: vec![OutboxMessage {
+                    channel: "test".into(),
+                    user: key.user.clone(),
+                    text: format!("jawaban {i}"),
+                    ..OutboxMessage::default()
+                }],
+                ..Changes::default()
+            };
+            c.count("in:2026-11-26:test", 1);
+            c.count("out:2026-11-26:test", 2);
+            let outcome = store.commit(c).await.unwrap();
+            let number = store.next_number("ADU-2026").await.unwrap();
+            (outcome, number)
+        }));
+    }
+    let mut numbers = HashSet::new();
+    let mut conflicts = 0;
+    for t in tasks {
+        let (outcome, number) = t.await.unwrap();
+        match outcome {
+            SaveOutcome::Saved(_) => {}
+            SaveOutcome::Conflict => conflicts += 1,
+            other => panic!("{other:?}"),
+        }
+        assert!(numbers.insert(number), "a number was handed out twice");
+    }
+    assert_eq!(conflicts, 1, "the stale session is refused");
+    let counters = store.counters().await.unwrap();
+    assert_eq!(
+        (counters["in:2026-11-26:test"], counters["out:2026-11-26:test"]),
+        (199, 398)
+    );
+    let lines = store.transcript(0).await.unwrap();
+    let texts: HashSet<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!((lines.len(), texts.len()), (199, 199));
+    assert!(!texts.contains("pesan 100"), "the refused commit wrote nothing");
+    let outbox = store.outbox().await.unwrap();
+    let ids: HashSet<u64> = outbox.iter().map(|(id, _)| *id).collect();
+    assert_eq!((outbox.len(), ids.len()), (199, 199));
+    assert_eq!(
+        store.conversation(&SessionKey::new("test", "warga7"), 0, 10).await.unwrap()[0].text,
+        "pesan 7"
     );
 }
 
