@@ -228,18 +228,28 @@ async fn concurrent_commits_add_up<S: Store>(store: Arc<S>) {
     assert_eq!(conflicts, 1, "the stale session is refused");
     let counters = store.counters().await.unwrap();
     assert_eq!(
-        (counters["in:2026-11-26:test"], counters["out:2026-11-26:test"]),
+        (
+            counters["in:2026-11-26:test"],
+            counters["out:2026-11-26:test"]
+        ),
         (199, 398)
     );
     let lines = store.transcript(0).await.unwrap();
     let texts: HashSet<&str> = lines.iter().map(|l| l.text.as_str()).collect();
     assert_eq!((lines.len(), texts.len()), (199, 199));
-    assert!(!texts.contains("pesan 100"), "the refused commit wrote nothing");
+    assert!(
+        !texts.contains("pesan 100"),
+        "the refused commit wrote nothing"
+    );
     let outbox = store.outbox().await.unwrap();
     let ids: HashSet<u64> = outbox.iter().map(|(id, _)| *id).collect();
     assert_eq!((outbox.len(), ids.len()), (199, 199));
     assert_eq!(
-        store.conversation(&SessionKey::new("test", "warga7"), 0, 10).await.unwrap()[0].text,
+        store
+            .conversation(&SessionKey::new("test", "warga7"), 0, 10)
+            .await
+            .unwrap()[0]
+            .text,
         "pesan 7"
     );
 }
