@@ -128,9 +128,7 @@ impl Office {
         }
         None
     }
-}
 
-impl Office {
     /// When a ticket received at `ms` is due after `days` office days
     /// (hari kerja): at closing time of the `days`-th office day after the
     /// day it is received on. A ticket filed outside opening hours is
@@ -140,10 +138,11 @@ impl Office {
     pub fn after_working_days(&self, ms: u64, days: u64) -> Option<u64> {
         let received = self.next_opening(ms)?;
         let mut day = crate::clock::Local::at(received, self.utc_offset).day;
-        let mut left = days.max(1);
+        let days = days.max(1);
+        let mut left = days;
         // An office open one day a week still reaches any count well
         // within this many days, holidays included.
-        for _ in 0..(days.max(1) * 7 + 366) {
+        for _ in 0..(days * 7 + 366) {
             day += 1;
             if self.holidays.contains(&day) {
                 continue;

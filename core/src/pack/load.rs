@@ -1123,11 +1123,14 @@ fn parse_form(
     }
     let hours = r.count(t, "sla_hours", 1..=10_000, &what);
     let days = r.count(t, "sla_working_days", 1..=60, &what);
+    let days_span = || {
+        t.get("sla_working_days")
+            .map_or(id_span.clone(), Spanned::span)
+    };
     let sla = match (hours, days) {
         (Some(_), Some(_)) => {
             r.problem(
-                t.get("sla_working_days")
-                    .map_or(id_span.clone(), Spanned::span),
+                days_span(),
                 format!("{what} sets both `sla_hours` and `sla_working_days`"),
                 Some(
                     "keep one: sla_working_days = 3 counts office days, sla_hours = 72 clock hours"
@@ -1139,7 +1142,7 @@ fn parse_form(
         (None, Some(d)) => {
             if office.schedule.iter().all(Option::is_none) {
                 r.problem(
-                    t.get("sla_working_days").map_or(id_span.clone(), Spanned::span),
+                    days_span(),
                     format!("{what} counts office days, but the office has no opening hours"),
                     Some("add [office.schedule] to pack.toml (senin = \"08:00-16:00\" …), or use sla_hours".to_owned()),
                 );
