@@ -36,7 +36,22 @@ const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen");
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
 const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
 /// Transcript ids by conversation: `channel␟user␟<id, 20 digits>` → id.
+/// The newest lines of a conversation that has a session are not here yet:
+/// their ids ride in the session row (see [`SessionRow`]) and move here
+/// [`PENDING_LINES`] at a time.
 const TRANSCRIPT_INDEX: TableDefinition<&str, u64> = TableDefinition::new("transcript_index");
+/// The data folder's layout, by name → version.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// [`META`]'s key for the transcript index's layout; version 2 keeps the
+/// newest ids in the session rows.
+const INDEX_LAYOUT: &str = "transcript_index";
+/// How many transcript ids a session row carries before they move to
+/// [`TRANSCRIPT_INDEX`]. Every message rewrites its session row anyway, so
+/// carrying the ids there costs bytes, not B-tree inserts: the index's
+/// inserts, scattered over a large table, cost a commit more pages than
+/// anything else a message writes. Moved together, a conversation's ids are
+/// adjacent keys and share a page.
+const PENDING_LINES: usize = 32;
 
 /// The file name inside the data folder.
 pub const FILE_NAME: &str = "layan.redb";
@@ -160,10 +175,17 @@ fn index_key(channel: &str, user: &str, id: u64) -> String {
     format!("{channel}\u{1f}{user}\u{1f}{id:020}")
 }
 
-/// Builds the per-conversation transcript index when the transcript has
-/// lines and the index has none: a data folder written before the index
-/// existed gets it on its first open.
+/// Builds the per-conversation transcript index, once, when the transcript
+/// has lines and the index has none: a data folder written before the index
+/// existed gets it on its first open. Once the layout is recorded, an empty
+/// index is normal (the newest ids are in the session rows) and must not be
+/// rebuilt, or those lines would be listed twice.
 fn index_transcript(tx: &redb::WriteTransaction) -> Result<()> {
+    let mut meta = tx.open_table(META).map_err(db_err)?;
+    if meta.get(INDEX_LAYOUT).map_err(db_err)?.is_some() {
+        return Ok(());
+    }
+    meta.insert(INDEX_LAYOUT, 2).map_err(db_err)?;
     let mut index = tx.open_table(TRANSCRIPT_INDEX).map_err(db_err)?;
     if !index.is_empty().map_err(db_err)? {
         return Ok(());
@@ -180,6 +202,54 @@ fn index_transcript(tx: &redb::WriteTransaction) -> Result<()> {
             .map_err(db_err)?;
     }
     Ok(())
+}
+
+/// A stored session row: the session's JSON, after the ids of its
+/// conversation's newest transcript lines, oldest first, that are not in
+/// [`TRANSCRIPT_INDEX`] yet. With ids the row is `0x00`, their count (one
+/// byte), each id (8 bytes, little-endian), then the JSON; without, it is
+/// the JSON alone, as rows were before the ids moved here (JSON never
+/// starts with `0x00`).
+struct SessionRow<'a> {
+    pending: Vec<u64>,
+    json: &'a [u8],
+}
+
+impl<'a> SessionRow<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let corrupt =
+            || Error::Store("corrupt record: a session row's line ids are cut short".into());
+        let Some((&0, rest)) = bytes.split_first() else {
+            return Ok(Self {
+                pending: Vec::new(),
+                json: bytes,
+            });
+        };
+        let (&count, rest) = rest.split_first().ok_or_else(corrupt)?;
+        let (ids, json) = rest
+            .split_at_checked(usize::from(count) * 8)
+            .ok_or_else(corrupt)?;
+        let pending = ids
+            .chunks_exact(8)
+            .map(|id| u64::from_le_bytes(id.try_into().expect("chunks of 8 bytes")))
+            .collect();
+        Ok(Self { pending, json })
+    }
+
+    /// The row for `json` with ids `pending` (at most 255).
+    fn encode(pending: &[u64], json: &[u8]) -> Vec<u8> {
+        if pending.is_empty() {
+            return json.to_vec();
+        }
+        let count = u8::try_from(pending.len()).expect("at most PENDING_LINES ids");
+        let mut row = Vec::with_capacity(2 + pending.len() * 8 + json.len());
+        row.extend_from_slice(&[0, count]);
+        for id in pending {
+            row.extend_from_slice(&id.to_le_bytes());
+        }
+        row.extend_from_slice(json);
+        row
+    }
 }
 
 /// Applies a group in one write transaction and one durable commit.
@@ -447,37 +517,67 @@ impl<'tx> Tables<'tx> {
                 return Ok(SaveOutcome::Duplicate);
             }
         }
-        let mut version = 0;
+        // The stored session's version and the ids its row carries.
+        let mut current = None;
         if let Some((key, session)) = &c.session {
             let t = open(self.tx, &mut self.sessions, SESSIONS)?;
-            let k = key_of(key);
-            let current = match t.get(k.as_str()).map_err(db_err)? {
-                Some(v) => decode::<Versioned>(v.value())?.version,
-                None => 0,
+            let (version, pending) = match t.get(key_of(key).as_str()).map_err(db_err)? {
+                Some(v) => {
+                    let row = SessionRow::parse(v.value())?;
+                    (decode::<Versioned>(row.json)?.version, row.pending)
+                }
+                None => (0, Vec::new()),
             };
-            if current != session.version {
+            if version != session.version {
                 return Ok(SaveOutcome::Conflict);
             }
-            version = current + 1;
-            let mut stored = session.clone();
-            stored.version = version;
-            t.insert(k.as_str(), encode(&stored)?.as_slice())
-                .map_err(db_err)?;
+            current = Some((version, pending));
         }
         if let Some((key, at)) = &c.seen {
             open(self.tx, &mut self.seen, SEEN)?
                 .insert(key.as_str(), *at)
                 .map_err(db_err)?;
         }
-        if !c.transcript.is_empty() {
+        let ids = if c.transcript.is_empty() {
+            Vec::new()
+        } else {
             let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
             let table = open(self.tx, &mut self.transcript, TRANSCRIPT)?;
             let lines = c.transcript.iter().map(encode).collect::<Result<_>>()?;
-            let ids = append(sequences, table, "transcript", lines)?;
+            append(sequences, table, "transcript", lines)?
+        };
+        // Lines of the session's own conversation join the ids its row
+        // carries; the others (and a full row's) go to the index now.
+        let mut to_index: Vec<(&str, &str, u64)> = Vec::new();
+        let mut version = 0;
+        if let (Some((key, session)), Some((stored, mut pending))) = (&c.session, current) {
+            for (line, id) in c.transcript.iter().zip(&ids) {
+                if line.channel == key.channel && line.user == key.user {
+                    pending.push(*id);
+                } else {
+                    to_index.push((&line.channel, &line.user, *id));
+                }
+            }
+            if pending.len() >= PENDING_LINES {
+                let (channel, user) = (key.channel.as_str(), key.user.as_str());
+                to_index.extend(pending.drain(..).map(|id| (channel, user, id)));
+            }
+            version = stored + 1;
+            let mut row = session.clone();
+            row.version = version;
+            let row = SessionRow::encode(&pending, &encode(&row)?);
+            open(self.tx, &mut self.sessions, SESSIONS)?
+                .insert(key_of(key).as_str(), row.as_slice())
+                .map_err(db_err)?;
+        } else {
+            let lines = c.transcript.iter().zip(ids);
+            to_index.extend(lines.map(|(l, id)| (l.channel.as_str(), l.user.as_str(), id)));
+        }
+        if !to_index.is_empty() {
             let index = open(self.tx, &mut self.transcript_index, TRANSCRIPT_INDEX)?;
-            for (line, id) in c.transcript.iter().zip(ids) {
+            for (channel, user, id) in to_index {
                 index
-                    .insert(index_key(&line.channel, &line.user, id).as_str(), id)
+                    .insert(index_key(channel, user, id).as_str(), id)
                     .map_err(db_err)?;
             }
         }
@@ -518,6 +618,15 @@ impl<'tx> Tables<'tx> {
     }
 }
 
+/// The session stored under row key `k`.
+fn stored_session(tx: &redb::ReadTransaction, k: &str) -> Result<Option<Session>> {
+    let t = tx.open_table(SESSIONS).map_err(db_err)?;
+    let Some(v) = t.get(k).map_err(db_err)? else {
+        return Ok(None);
+    };
+    decode(SessionRow::parse(v.value())?.json).map(Some)
+}
+
 fn all<K: redb::Key + 'static, T: DeserializeOwned>(
     tx: &redb::ReadTransaction,
     def: TableDefinition<K, &[u8]>,
@@ -548,14 +657,7 @@ fn with_ids<T: DeserializeOwned>(
 impl Store for RedbStore {
     async fn session(&self, key: &SessionKey) -> Result<Option<Session>> {
         let k = key_of(key);
-        self.read(move |tx| {
-            let t = tx.open_table(SESSIONS).map_err(db_err)?;
-            t.get(k.as_str())
-                .map_err(db_err)?
-                .map(|v| decode(v.value()))
-                .transpose()
-        })
-        .await
+        self.read(move |tx| stored_session(tx, &k)).await
     }
 
     async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
@@ -620,21 +722,41 @@ impl Store for RedbStore {
     ) -> Result<Vec<TranscriptEntry>> {
         let from = index_key(&key.channel, &key.user, 0);
         let to = index_key(&key.channel, &key.user, u64::MAX);
+        let row = key_of(key);
         self.read(move |tx| {
+            // The newest ids ride in the session row; the index has the
+            // rest, and whatever was written without the session.
+            let mut pending = match tx
+                .open_table(SESSIONS)
+                .map_err(db_err)?
+                .get(row.as_str())
+                .map_err(db_err)?
+            {
+                Some(v) => SessionRow::parse(v.value())?.pending,
+                None => Vec::new(),
+            };
             let index = tx.open_table(TRANSCRIPT_INDEX).map_err(db_err)?;
-            let transcript = tx.open_table(TRANSCRIPT).map_err(db_err)?;
-            let mut lines = Vec::new();
-            // Newest first, until `limit` lines of the period are found.
-            for item in index
+            let mut indexed = index
                 .range(from.as_str()..=to.as_str())
                 .map_err(db_err)?
                 .rev()
-            {
-                if lines.len() >= limit {
+                .map(|item| item.map(|(_, id)| id.value()).map_err(db_err))
+                .peekable();
+            let transcript = tx.open_table(TRANSCRIPT).map_err(db_err)?;
+            let mut lines = Vec::new();
+            // Newest first (both lists are in id order), until `limit`
+            // lines of the period are found.
+            while lines.len() < limit {
+                let newest = match (pending.last(), indexed.peek()) {
+                    (Some(p), Some(Ok(i))) if p > i => pending.pop(),
+                    (Some(_), None) => pending.pop(),
+                    (_, Some(_)) => indexed.next().transpose()?,
+                    (None, None) => None,
+                };
+                let Some(id) = newest else {
                     break;
-                }
-                let (_, id) = item.map_err(db_err)?;
-                let Some(v) = transcript.get(id.value()).map_err(db_err)? else {
+                };
+                let Some(v) = transcript.get(id).map_err(db_err)? else {
                     continue;
                 };
                 let line: TranscriptEntry = decode(v.value())?;
@@ -707,12 +829,7 @@ impl Store for RedbStore {
             if t.get(seen.as_str()).map_err(db_err)?.is_some() {
                 return Ok(None);
             }
-            let t = tx.open_table(SESSIONS).map_err(db_err)?;
-            t.get(k.as_str())
-                .map_err(db_err)?
-                .map(|v| decode(v.value()))
-                .transpose()
-                .map(Some)
+            stored_session(tx, &k).map(Some)
         })
         .await
     }
@@ -781,9 +898,121 @@ mod tests {
             .conversation(&SessionKey::new("whatsapp", "a"), 0, 10)
             .await
             .unwrap();
+        assert_eq!(texts(lines), ["baris 1", "baris 3"]);
+    }
+
+    fn texts(lines: Vec<TranscriptEntry>) -> Vec<String> {
+        lines.into_iter().map(|l| l.text).collect()
+    }
+
+    fn said(user: &str, text: &str, time_ms: u64) -> TranscriptEntry {
+        TranscriptEntry {
+            time_ms,
+            channel: "whatsapp".into(),
+            user: user.into(),
+            direction: Direction::In,
+            text: text.into(),
+            intent: None,
+            score: None,
+            layer: None,
+            latency_us: None,
+            author: None,
+        }
+    }
+
+    /// Opens the store in `dir` once the writer of a dropped handle has let
+    /// the file go (it finishes its queue on its own thread).
+    async fn reopen(dir: &Path) -> RedbStore {
+        for _ in 0..100 {
+            match RedbStore::open(dir) {
+                Ok(store) => return store,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+        RedbStore::open(dir).unwrap()
+    }
+
+    /// Lines whose ids are still carried by the session row are listed once
+    /// after the store is opened again: an index that is empty because of
+    /// them is not rebuilt from the transcript.
+    #[tokio::test]
+    async fn a_reopened_store_lists_each_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SessionKey::new("whatsapp", "a");
+        {
+            let store = RedbStore::open(dir.path()).unwrap();
+            let mut session = Session::default();
+            for t in 0..3 {
+                let c = Changes {
+                    session: Some((key.clone(), session.clone())),
+                    transcript: vec![said("a", &format!("m{t}"), t)],
+                    ..Changes::default()
+                };
+                let SaveOutcome::Saved(v) = store.commit(c).await.unwrap() else {
+                    panic!("not saved");
+                };
+                session.version = v;
+            }
+        }
+        let store = reopen(dir.path()).await;
         assert_eq!(
-            lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
-            ["baris 1", "baris 3"]
+            texts(store.conversation(&key, 0, 10).await.unwrap()),
+            ["m0", "m1", "m2"]
         );
+    }
+
+    /// A folder whose session rows are JSON alone, as they were before the
+    /// rows carried line ids, and whose index has every line: sessions read
+    /// and save as before, and old and new lines make one conversation.
+    #[tokio::test]
+    async fn session_rows_of_an_older_folder_read_and_save() {
+        let dir = tempfile::tempdir().unwrap();
+        claim_folder(dir.path(), "redb").unwrap();
+        let key = SessionKey::new("whatsapp", "a");
+        let old = Session {
+            version: 4,
+            last_intent: Some("menu".into()),
+            ..Session::default()
+        };
+        {
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut sessions = tx.open_table(SESSIONS).unwrap();
+                sessions
+                    .insert(key_of(&key).as_str(), encode(&old).unwrap().as_slice())
+                    .unwrap();
+                let mut transcript = tx.open_table(TRANSCRIPT).unwrap();
+                let mut index = tx.open_table(TRANSCRIPT_INDEX).unwrap();
+                for id in 1..=2 {
+                    let line = said("a", &format!("lama {id}"), id);
+                    transcript
+                        .insert(id, encode(&line).unwrap().as_slice())
+                        .unwrap();
+                    index
+                        .insert(index_key("whatsapp", "a", id).as_str(), id)
+                        .unwrap();
+                }
+                tx.open_table(SEQUENCES)
+                    .unwrap()
+                    .insert("transcript", 2)
+                    .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = RedbStore::open(dir.path()).unwrap();
+        let loaded = store.session(&key).await.unwrap().expect("old session");
+        assert_eq!(loaded, old);
+        let c = Changes {
+            session: Some((key.clone(), loaded)),
+            transcript: vec![said("a", "baru", 3)],
+            ..Changes::default()
+        };
+        assert_eq!(store.commit(c).await.unwrap(), SaveOutcome::Saved(5));
+        assert_eq!(
+            texts(store.conversation(&key, 0, 10).await.unwrap()),
+            ["lama 1", "lama 2", "baru"]
+        );
+        assert_eq!(store.session(&key).await.unwrap().unwrap().version, 5);
     }
 }

@@ -21,6 +21,7 @@ pub async fn run<S: Store>(make: impl Fn() -> S) {
     concurrent_commits_add_up(Arc::new(make())).await;
     counters_outbox_handoffs_transcript(&make()).await;
     one_conversations_transcript(&make()).await;
+    a_conversation_written_with_its_session(&make()).await;
     inbox_deduplicates_and_clears_with_the_answer(&make()).await;
     outbox_retries_dead_letters_and_statuses(&make()).await;
 }
@@ -377,6 +378,78 @@ async fn one_conversations_transcript(store: &impl Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A long conversation as the engine writes it: each message's lines in
+/// the commit that saves the session, now and then a line of another
+/// citizen in the same commit, and operator replies committed without the
+/// session. Its lines come back complete and in order, however a backend
+/// files them.
+async fn a_conversation_written_with_its_session(store: &impl Store) {
+    let key = SessionKey::new("whatsapp", "6281");
+    let said = |user: &str, text: String, time_ms: u64| TranscriptEntry {
+        channel: "whatsapp".into(),
+        user: user.into(),
+        ..line(&text, time_ms)
+    };
+    let mut want = Vec::new();
+    let mut session = Session::default();
+    for t in 0..100_u64 {
+        let mut transcript = vec![
+            said("6281", format!("m{t}"), 10 * t),
+            said("6281", format!("r{t}"), 10 * t + 1),
+        ];
+        want.extend([format!("m{t}"), format!("r{t}")]);
+        if t % 10 == 0 {
+            transcript.insert(1, said("6282", format!("x{t}"), 10 * t));
+        }
+        let c = Changes {
+            session: Some((key.clone(), session.clone())),
+            transcript,
+            ..Changes::default()
+        };
+        let SaveOutcome::Saved(version) = store.commit(c).await.unwrap() else {
+            panic!("message {t} not saved");
+        };
+        session.version = version;
+        if t % 7 == 3 {
+            let c = Changes {
+                transcript: vec![said("6281", format!("op{t}"), 10 * t + 2)],
+                ..Changes::default()
+            };
+            saved(store.commit(c).await.unwrap());
+            want.push(format!("op{t}"));
+        }
+    }
+    let texts = |lines: Vec<TranscriptEntry>| lines.into_iter().map(|l| l.text).collect::<Vec<_>>();
+    assert_eq!(
+        texts(store.conversation(&key, 0, 1000).await.unwrap()),
+        want
+    );
+    assert_eq!(
+        texts(store.conversation(&key, 0, 5).await.unwrap()),
+        ["r97", "m98", "r98", "m99", "r99"],
+        "the last lines, oldest first"
+    );
+    assert_eq!(
+        texts(store.conversation(&key, 942, 100).await.unwrap()),
+        [
+            "op94", "m95", "r95", "m96", "r96", "m97", "r97", "m98", "r98", "m99", "r99"
+        ]
+    );
+    assert_eq!(
+        texts(
+            store
+                .conversation(&SessionKey::new("whatsapp", "6282"), 0, 100)
+                .await
+                .unwrap()
+        ),
+        [
+            "x0", "x10", "x20", "x30", "x40", "x50", "x60", "x70", "x80", "x90"
+        ]
+    );
+    let stored = store.session(&key).await.unwrap().expect("saved session");
+    assert_eq!(stored.version, 100);
 }
 
 fn inbox_item(id: &str, received_ms: u64) -> InboxItem {
