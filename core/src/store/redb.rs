@@ -6,11 +6,13 @@
 //! with immediate durability (fsync). So concurrent messages share one
 //! fsync — group commit — while each caller returns only after its own
 //! changes are on disk. Reads use redb's MVCC read transactions on the blocking pool, never
-//! on the async workers.
+//! on the async workers, except the two every message starts with, which
+//! are answered from memory ([`Hot`]): whether its provider id was seen,
+//! and its conversation's session.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
@@ -53,6 +55,63 @@ const INDEX_LAYOUT: &str = "transcript_index";
 /// adjacent keys and share a page.
 const PENDING_LINES: usize = 32;
 
+/// How many sessions [`Hot`] keeps; past it, one is dropped for each new one
+/// (and read from the file when its citizen writes again).
+const HOT_SESSIONS: usize = 10_000;
+
+/// What every message's first read needs, kept in memory by the writer so
+/// that the read costs no trip to the blocking pool. `seen` mirrors the
+/// whole seen table (loaded on open; ids live for the dedup retention, a
+/// few days of messages), so "not seen" can be answered from it; `sessions`
+/// holds the sessions committed since the store opened, as committed. Both
+/// change only after the commit that wrote them: they never show what is
+/// not durable. They may lag it for an instant, which the commit itself
+/// covers (it checks the seen id and the session version again).
+#[derive(Default)]
+struct Hot {
+    seen: HashMap<String, u64>,
+    sessions: HashMap<String, Session>,
+}
+
+impl Hot {
+    /// Records what a committed group wrote.
+    fn committed(&mut self, jobs: &[Job], done: &[Result<Done>]) {
+        for (job, done) in jobs.iter().zip(done) {
+            match (job, done) {
+                (Job::Commit(c), Ok(Done::Saved(SaveOutcome::Saved(version)))) => {
+                    if let Some((key, at)) = &c.seen {
+                        self.seen.insert(key.clone(), *at);
+                    }
+                    if let Some((key, session)) = &c.session {
+                        self.session(key_of(key), session, *version);
+                    }
+                }
+                (Job::Accept(items), Ok(Done::Accepted(ids))) => {
+                    for (item, id) in items.iter().zip(ids) {
+                        if id.is_some() {
+                            self.seen.insert(item.dedup_key(), item.received_ms);
+                        }
+                    }
+                }
+                (Job::Forget(before), Ok(_)) => self.seen.retain(|_, at| *at >= *before),
+                _ => {}
+            }
+        }
+    }
+
+    fn session(&mut self, key: String, session: &Session, version: u64) {
+        if self.sessions.len() >= HOT_SESSIONS && !self.sessions.contains_key(&key) {
+            let evicted = self.sessions.keys().next().cloned();
+            if let Some(evicted) = evicted {
+                self.sessions.remove(&evicted);
+            }
+        }
+        let mut stored = session.clone();
+        stored.version = version;
+        self.sessions.insert(key, stored);
+    }
+}
+
 /// The file name inside the data folder.
 pub const FILE_NAME: &str = "layan.redb";
 /// The marker naming the backend that owns a data folder.
@@ -82,6 +141,7 @@ fn key_of(k: &SessionKey) -> String {
 pub struct RedbStore {
     db: Arc<Database>,
     writer: Writer,
+    hot: Arc<Mutex<Hot>>,
     path: PathBuf,
 }
 
@@ -120,9 +180,40 @@ impl RedbStore {
             index_transcript(&tx)?;
         }
         tx.commit().map_err(db_err)?;
+        let mut hot = Hot::default();
+        let tx = db.begin_read().map_err(db_err)?;
+        for item in tx
+            .open_table(SEEN)
+            .map_err(db_err)?
+            .iter()
+            .map_err(db_err)?
+        {
+            let (key, at) = item.map_err(db_err)?;
+            hot.seen.insert(key.value().to_owned(), at.value());
+        }
+        drop(tx);
         let db = Arc::new(db);
-        let writer = Writer::spawn("layan-redb-writer", RedbWriter(Arc::clone(&db)))?;
-        Ok(Self { db, writer, path })
+        let hot = Arc::new(Mutex::new(hot));
+        let writer = Writer::spawn(
+            "layan-redb-writer",
+            RedbWriter {
+                db: Arc::clone(&db),
+                hot: Arc::clone(&hot),
+            },
+        )?;
+        Ok(Self {
+            db,
+            writer,
+            hot,
+            path,
+        })
+    }
+
+    /// The state kept in memory. A panic elsewhere while holding it cannot
+    /// leave it half-updated (each update is one map operation), so a
+    /// poisoned lock is taken as it is.
+    fn hot(&self) -> MutexGuard<'_, Hot> {
+        self.hot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn read<T: Send + 'static>(
@@ -252,8 +343,12 @@ impl<'a> SessionRow<'a> {
     }
 }
 
-/// Applies a group in one write transaction and one durable commit.
-struct RedbWriter(Arc<Database>);
+/// Applies a group in one write transaction and one durable commit, then
+/// records in [`Hot`] what it wrote.
+struct RedbWriter {
+    db: Arc<Database>,
+    hot: Arc<Mutex<Hot>>,
+}
 
 impl GroupWriter for RedbWriter {
     fn write_group(&mut self, jobs: &[Job]) -> Vec<Result<Done>> {
@@ -262,7 +357,7 @@ impl GroupWriter for RedbWriter {
                 .map(|_| Err(Error::Store(msg.clone())))
                 .collect()
         };
-        let tx = match self.0.begin_write() {
+        let tx = match self.db.begin_write() {
             Ok(tx) => tx,
             Err(e) => return fail(db_err(e).to_string()),
         };
@@ -283,7 +378,13 @@ impl GroupWriter for RedbWriter {
         // Tables borrow the transaction: closed before it commits.
         drop(tables);
         match tx.commit() {
-            Ok(()) => done,
+            Ok(()) => {
+                self.hot
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .committed(jobs, &done);
+                done
+            }
             Err(e) => fail(db_err(e).to_string()),
         }
     }
@@ -657,6 +758,9 @@ fn with_ids<T: DeserializeOwned>(
 impl Store for RedbStore {
     async fn session(&self, key: &SessionKey) -> Result<Option<Session>> {
         let k = key_of(key);
+        if let Some(session) = self.hot().sessions.get(&k) {
+            return Ok(Some(session.clone()));
+        }
         self.read(move |tx| stored_session(tx, &k)).await
     }
 
@@ -810,11 +914,7 @@ impl Store for RedbStore {
 
     async fn is_seen(&self, channel: &str, message_id: &str) -> Result<bool> {
         let key = super::dedup_key(channel, message_id);
-        self.read(move |tx| {
-            let t = tx.open_table(SEEN).map_err(db_err)?;
-            Ok(t.get(key.as_str()).map_err(db_err)?.is_some())
-        })
-        .await
+        Ok(self.hot().seen.contains_key(&key))
     }
 
     async fn session_if_unseen(
@@ -822,16 +922,10 @@ impl Store for RedbStore {
         key: &SessionKey,
         message_id: &str,
     ) -> Result<Option<Option<Session>>> {
-        let seen = super::dedup_key(&key.channel, message_id);
-        let k = key_of(key);
-        self.read(move |tx| {
-            let t = tx.open_table(SEEN).map_err(db_err)?;
-            if t.get(seen.as_str()).map_err(db_err)?.is_some() {
-                return Ok(None);
-            }
-            stored_session(tx, &k).map(Some)
-        })
-        .await
+        if self.is_seen(&key.channel, message_id).await? {
+            return Ok(None);
+        }
+        self.session(key).await.map(Some)
     }
 
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {
@@ -959,6 +1053,53 @@ mod tests {
             texts(store.conversation(&key, 0, 10).await.unwrap()),
             ["m0", "m1", "m2"]
         );
+    }
+
+    /// What the store answers from memory is what the file holds after it
+    /// is opened again: provider ids seen (and forgotten) before, and the
+    /// sessions, read from the file until they are written again.
+    #[tokio::test]
+    async fn seen_ids_and_sessions_outlive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SessionKey::new("whatsapp", "a");
+        {
+            let store = RedbStore::open(dir.path()).unwrap();
+            for (id, at) in [("wamid.lama", 10), ("wamid.baru", 30)] {
+                let c = Changes {
+                    seen: Some((super::super::dedup_key("whatsapp", id), at)),
+                    session: Some((
+                        key.clone(),
+                        store.session(&key).await.unwrap().unwrap_or_default(),
+                    )),
+                    ..Changes::default()
+                };
+                assert!(matches!(
+                    store.commit(c).await.unwrap(),
+                    SaveOutcome::Saved(_)
+                ));
+            }
+            assert_eq!(store.forget_seen(20).await.unwrap(), 1);
+        }
+        let store = reopen(dir.path()).await;
+        assert!(store.is_seen("whatsapp", "wamid.baru").await.unwrap());
+        assert!(!store.is_seen("whatsapp", "wamid.lama").await.unwrap());
+        assert_eq!(
+            store.session_if_unseen(&key, "wamid.baru").await.unwrap(),
+            None
+        );
+        let session = store
+            .session_if_unseen(&key, "wamid.lain")
+            .await
+            .unwrap()
+            .flatten()
+            .expect("the session from the file");
+        assert_eq!(session.version, 2);
+        let c = Changes {
+            session: Some((key.clone(), session)),
+            ..Changes::default()
+        };
+        assert_eq!(store.commit(c).await.unwrap(), SaveOutcome::Saved(3));
+        assert_eq!(store.session(&key).await.unwrap().unwrap().version, 3);
     }
 
     /// A folder whose session rows are JSON alone, as they were before the
