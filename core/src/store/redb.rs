@@ -5,10 +5,10 @@
 //! compare-and-swap: a set that conflicts is skipped whole) and commits once
 //! with immediate durability (fsync). So concurrent messages share one
 //! fsync — group commit — while each caller returns only after its own
-//! changes are on disk. Reads use redb's MVCC read transactions on the blocking pool, never
-//! on the async workers, except the two every message starts with, which
-//! are answered from memory ([`Hot`]): whether its provider id was seen,
-//! and its conversation's session.
+//! changes are on disk. Reads use redb's MVCC read transactions on the
+//! blocking pool, never on the async workers; the two every message starts
+//! with are answered from memory instead ([`Hot`]): whether its provider id
+//! was seen, and its conversation's session.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -915,17 +915,6 @@ impl Store for RedbStore {
     async fn is_seen(&self, channel: &str, message_id: &str) -> Result<bool> {
         let key = super::dedup_key(channel, message_id);
         Ok(self.hot().seen.contains_key(&key))
-    }
-
-    async fn session_if_unseen(
-        &self,
-        key: &SessionKey,
-        message_id: &str,
-    ) -> Result<Option<Option<Session>>> {
-        if self.is_seen(&key.channel, message_id).await? {
-            return Ok(None);
-        }
-        self.session(key).await.map(Some)
     }
 
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {
