@@ -45,6 +45,11 @@ fn line(text: &str, time_ms: u64) -> TranscriptEntry {
     }
 }
 
+/// The texts of `lines`, in order.
+fn texts(lines: Vec<TranscriptEntry>) -> Vec<String> {
+    lines.into_iter().map(|l| l.text).collect()
+}
+
 fn ticket(id: &str, created_ms: u64) -> Ticket {
     Ticket {
         id: id.into(),
@@ -347,7 +352,6 @@ async fn one_conversations_transcript(store: &impl Store) {
         };
         saved(store.commit(c).await.unwrap());
     }
-    let texts = |lines: Vec<TranscriptEntry>| lines.into_iter().map(|l| l.text).collect::<Vec<_>>();
     let key = SessionKey::new("whatsapp", "62812");
     assert_eq!(
         texts(store.conversation(&key, 0, 100).await.unwrap()),
@@ -421,7 +425,6 @@ async fn a_conversation_written_with_its_session(store: &impl Store) {
             want.push(format!("op{t}"));
         }
     }
-    let texts = |lines: Vec<TranscriptEntry>| lines.into_iter().map(|l| l.text).collect::<Vec<_>>();
     assert_eq!(
         texts(store.conversation(&key, 0, 1000).await.unwrap()),
         want
