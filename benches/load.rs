@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 
 use layan::{Engine, Inbound};
 
+/// The allocator the `layan` binary uses (src/main.rs), so that the run
+/// measures what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MESSAGES: &[&str] = &[
     "gmn cara bikin izin usaha?",
     "ada bantuan alat utk IKM?",
