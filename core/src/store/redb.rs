@@ -73,42 +73,35 @@ struct Hot {
     sessions: HashMap<String, Session>,
 }
 
+/// A change to [`Hot`], recorded while a group is applied and made only
+/// once the group is committed.
+enum HotChange {
+    Seen(String, u64),
+    Forget(u64),
+    Session(String, Box<Session>),
+}
+
 impl Hot {
-    /// Records what a committed group wrote.
-    fn committed(&mut self, jobs: &[Job], done: &[Result<Done>]) {
-        for (job, done) in jobs.iter().zip(done) {
-            match (job, done) {
-                (Job::Commit(c), Ok(Done::Saved(SaveOutcome::Saved(version)))) => {
-                    if let Some((key, at)) = &c.seen {
-                        self.seen.insert(key.clone(), *at);
-                    }
-                    if let Some((key, session)) = &c.session {
-                        self.session(key_of(key), session, *version);
-                    }
+    fn apply(&mut self, changes: Vec<HotChange>) {
+        for change in changes {
+            match change {
+                HotChange::Seen(key, at) => {
+                    self.seen.insert(key, at);
                 }
-                (Job::Accept(items), Ok(Done::Accepted(ids))) => {
-                    for (item, id) in items.iter().zip(ids) {
-                        if id.is_some() {
-                            self.seen.insert(item.dedup_key(), item.received_ms);
-                        }
-                    }
-                }
-                (Job::Forget(before), Ok(_)) => self.seen.retain(|_, at| *at >= *before),
-                _ => {}
+                HotChange::Forget(before) => self.seen.retain(|_, at| *at >= before),
+                HotChange::Session(key, session) => self.session(key, *session),
             }
         }
     }
 
-    fn session(&mut self, key: String, session: &Session, version: u64) {
+    fn session(&mut self, key: String, session: Session) {
         if self.sessions.len() >= HOT_SESSIONS && !self.sessions.contains_key(&key) {
             let evicted = self.sessions.keys().next().cloned();
             if let Some(evicted) = evicted {
                 self.sessions.remove(&evicted);
             }
         }
-        let mut stored = session.clone();
-        stored.version = version;
-        self.sessions.insert(key, stored);
+        self.sessions.insert(key, session);
     }
 }
 
@@ -375,6 +368,7 @@ impl GroupWriter for RedbWriter {
                 }
             }
         }
+        let hot = std::mem::take(&mut tables.hot);
         // Tables borrow the transaction: closed before it commits.
         drop(tables);
         match tx.commit() {
@@ -382,7 +376,7 @@ impl GroupWriter for RedbWriter {
                 self.hot
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .committed(jobs, &done);
+                    .apply(hot);
                 done
             }
             Err(e) => fail(db_err(e).to_string()),
@@ -411,6 +405,8 @@ struct Tables<'tx> {
     counters: Option<Table<'tx, &'static str, i64>>,
     sequences: Option<Table<'tx, &'static str, u64>>,
     seen: Option<Table<'tx, &'static str, u64>>,
+    /// What [`Hot`] takes once the group is committed.
+    hot: Vec<HotChange>,
 }
 
 /// The table in `slot`, opened from `tx` the first time.
@@ -472,6 +468,7 @@ impl<'tx> Tables<'tx> {
             counters: None,
             sequences: None,
             seen: None,
+            hot: Vec::new(),
         }
     }
 
@@ -511,6 +508,7 @@ impl<'tx> Tables<'tx> {
             }
             seen.insert(key.as_str(), item.received_ms)
                 .map_err(db_err)?;
+            self.hot.push(HotChange::Seen(key, item.received_ms));
             fresh.push(ids.len());
             ids.push(Some(0));
         }
@@ -547,6 +545,7 @@ impl<'tx> Tables<'tx> {
             deliveries.remove(k.as_str()).map_err(db_err)?;
         }
         removed += old.len();
+        self.hot.push(HotChange::Forget(before));
         Ok(Done::Number(removed as u64))
     }
 
@@ -622,7 +621,8 @@ impl<'tx> Tables<'tx> {
         let mut current = None;
         if let Some((key, session)) = &c.session {
             let t = open(self.tx, &mut self.sessions, SESSIONS)?;
-            let (version, pending) = match t.get(key_of(key).as_str()).map_err(db_err)? {
+            let k = key_of(key);
+            let (version, pending) = match t.get(k.as_str()).map_err(db_err)? {
                 Some(v) => {
                     let row = SessionRow::parse(v.value())?;
                     (decode::<Versioned>(row.json)?.version, row.pending)
@@ -632,12 +632,13 @@ impl<'tx> Tables<'tx> {
             if version != session.version {
                 return Ok(SaveOutcome::Conflict);
             }
-            current = Some((version, pending));
+            current = Some((k, version, pending));
         }
         if let Some((key, at)) = &c.seen {
             open(self.tx, &mut self.seen, SEEN)?
                 .insert(key.as_str(), *at)
                 .map_err(db_err)?;
+            self.hot.push(HotChange::Seen(key.clone(), *at));
         }
         let ids = if c.transcript.is_empty() {
             Vec::new()
@@ -651,7 +652,7 @@ impl<'tx> Tables<'tx> {
         // carries; the others (and a full row's) go to the index now.
         let mut to_index: Vec<(&str, &str, u64)> = Vec::new();
         let mut version = 0;
-        if let (Some((key, session)), Some((stored, mut pending))) = (&c.session, current) {
+        if let (Some((key, session)), Some((k, stored, mut pending))) = (&c.session, current) {
             for (line, id) in c.transcript.iter().zip(&ids) {
                 if line.channel == key.channel && line.user == key.user {
                     pending.push(*id);
@@ -666,10 +667,11 @@ impl<'tx> Tables<'tx> {
             version = stored + 1;
             let mut row = session.clone();
             row.version = version;
-            let row = SessionRow::encode(&pending, &encode(&row)?);
+            let bytes = SessionRow::encode(&pending, &encode(&row)?);
             open(self.tx, &mut self.sessions, SESSIONS)?
-                .insert(key_of(key).as_str(), row.as_slice())
+                .insert(k.as_str(), bytes.as_slice())
                 .map_err(db_err)?;
+            self.hot.push(HotChange::Session(k, Box::new(row)));
         } else {
             let lines = c.transcript.iter().zip(ids);
             to_index.extend(lines.map(|(l, id)| (l.channel.as_str(), l.user.as_str(), id)));
