@@ -207,7 +207,8 @@ fn read_frame(bytes: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
 /// anything (only then is it logged).
 fn apply(live: &mut Live, job: &Job) -> (Done, bool) {
     match job {
-        Job::Commit(changes) => {
+        Job::Commit(c) => {
+            let changes = &c.changes;
             let outcome = live.data.commit(changes);
             let saved = matches!(outcome, SaveOutcome::Saved(_));
             if saved && let Some((key, _)) = &changes.seen {
@@ -239,7 +240,7 @@ fn apply(live: &mut Live, job: &Job) -> (Done, bool) {
 
 fn record_of(job: &Job) -> RecordRef<'_> {
     match job {
-        Job::Commit(c) => RecordRef::Commit(c),
+        Job::Commit(c) => RecordRef::Commit(&c.changes),
         Job::Next(name) => RecordRef::Next(name),
         Job::Outbox(u) => RecordRef::Outbox(u),
         Job::Accept(items) => RecordRef::Accept(items),
@@ -668,7 +669,7 @@ impl JournalWriter {
 }
 
 impl GroupWriter for JournalWriter {
-    fn write_group(&mut self, jobs: &[Job]) -> Vec<Result<Done>> {
+    fn write_group(&mut self, jobs: &mut [Job]) -> Vec<Result<Done>> {
         if self.failed.is_some() {
             return self.refuse(jobs);
         }
@@ -755,7 +756,7 @@ impl Store for JournalStore {
     }
 
     async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
-        self.writer.commit(changes).await
+        self.writer.commit(changes, None).await
     }
 
     async fn next_number(&self, name: &str) -> Result<u64> {

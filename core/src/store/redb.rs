@@ -9,8 +9,14 @@
 //! blocking pool, never on the async workers; the two every message starts
 //! with are answered from memory instead ([`Hot`]): whether its provider id
 //! was seen, and its conversation's session.
+//!
+//! The writer thread is the one thing every message waits for, so it does
+//! as little as it can: callers encode their records before they queue them
+//! ([`Encoded`]), the checks a commit makes (provider id seen, session
+//! version) are answered from the same memory, and the rows every message
+//! touches — the sequences and the counters — are written once per group.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -18,7 +24,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::writer::{Done, GroupWriter, Job, Writer};
+use super::writer::{Commit, Done, Encoded, GroupWriter, Job, Writer};
 use super::{
     Changes, DeadLetter, Delivery, Handoff, InboxItem, OutboxMessage, OutboxUpdate, Store, Ticket,
     TranscriptEntry,
@@ -66,11 +72,19 @@ const HOT_SESSIONS: usize = 10_000;
 /// holds the sessions committed since the store opened, as committed. Both
 /// change only after the commit that wrote them: they never show what is
 /// not durable. They may lag it for an instant, which the commit itself
-/// covers (it checks the seen id and the session version again).
+/// covers (it checks the seen id and the session version again, from this
+/// same memory: the writer changes it between groups, so when a group
+/// starts it is exactly what is committed).
 #[derive(Default)]
 struct Hot {
     seen: HashMap<String, u64>,
-    sessions: HashMap<String, Session>,
+    sessions: HashMap<String, HotSession>,
+}
+
+/// A committed session, with the transcript ids its row carries.
+struct HotSession {
+    session: Session,
+    pending: Vec<u64>,
 }
 
 /// A change to [`Hot`], recorded while a group is applied and made only
@@ -78,7 +92,7 @@ struct Hot {
 enum HotChange {
     Seen(String, u64),
     Forget(u64),
-    Session(String, Box<Session>),
+    Session(String, Box<HotSession>),
 }
 
 impl Hot {
@@ -94,7 +108,7 @@ impl Hot {
         }
     }
 
-    fn session(&mut self, key: String, session: Session) {
+    fn session(&mut self, key: String, session: HotSession) {
         if self.sessions.len() >= HOT_SESSIONS && !self.sessions.contains_key(&key) {
             let evicted = self.sessions.keys().next().cloned();
             if let Some(evicted) = evicted {
@@ -344,18 +358,15 @@ struct RedbWriter {
 }
 
 impl GroupWriter for RedbWriter {
-    fn write_group(&mut self, jobs: &[Job]) -> Vec<Result<Done>> {
-        let fail = |msg: String| {
-            jobs.iter()
-                .map(|_| Err(Error::Store(msg.clone())))
-                .collect()
-        };
+    fn write_group(&mut self, jobs: &mut [Job]) -> Vec<Result<Done>> {
+        let count = jobs.len();
+        let fail = |msg: String| (0..count).map(|_| Err(Error::Store(msg.clone()))).collect();
         let tx = match self.db.begin_write() {
             Ok(tx) => tx,
             Err(e) => return fail(db_err(e).to_string()),
         };
-        let mut done = Vec::with_capacity(jobs.len());
-        let mut tables = Tables::new(&tx);
+        let mut done = Vec::with_capacity(count);
+        let mut tables = Tables::new(&tx, &self.hot);
         for job in jobs {
             match tables.apply(job) {
                 Ok(d) => done.push(Ok(d)),
@@ -367,6 +378,11 @@ impl GroupWriter for RedbWriter {
                     return fail(e.to_string());
                 }
             }
+        }
+        if let Err(e) = tables.flush() {
+            drop(tables);
+            drop(tx.abort());
+            return fail(e.to_string());
         }
         let hot = std::mem::take(&mut tables.hot);
         // Tables borrow the transaction: closed before it commits.
@@ -393,6 +409,13 @@ type Named<'tx> = Table<'tx, &'static str, &'static [u8]>;
 /// job cost more than most jobs' own inserts.
 struct Tables<'tx> {
     tx: &'tx redb::WriteTransaction,
+    /// What is committed, as far as the checks need it: the seen ids and
+    /// the sessions (see [`Hot`]).
+    committed: &'tx Mutex<Hot>,
+    /// Provider ids this group has accepted so far.
+    seen_now: HashSet<String>,
+    /// Sessions this group has written so far: version and carried ids.
+    written: HashMap<String, (u64, Vec<u64>)>,
     sessions: Option<Named<'tx>>,
     tickets: Option<Named<'tx>>,
     handoffs: Option<Named<'tx>>,
@@ -405,6 +428,15 @@ struct Tables<'tx> {
     counters: Option<Table<'tx, &'static str, i64>>,
     sequences: Option<Table<'tx, &'static str, u64>>,
     seen: Option<Table<'tx, &'static str, u64>>,
+    /// The group's sequences, by name: the last number handed out. Read
+    /// from [`SEQUENCES`] on first use and written back once, by
+    /// [`Tables::flush`]: a group of a hundred messages would otherwise
+    /// rewrite the same rows a hundred times.
+    numbers: HashMap<String, u64>,
+    /// The group's counter changes, by name, added to [`COUNTERS`] once by
+    /// [`Tables::flush`], for the same reason: every message counts the
+    /// same few names.
+    counts: HashMap<String, i64>,
     /// What [`Hot`] takes once the group is committed.
     hot: Vec<HotChange>,
 }
@@ -422,25 +454,15 @@ fn open<'s, 'tx, K: redb::Key + 'static, V: redb::Value + 'static>(
     Ok(slot.insert(table))
 }
 
-/// Appends `values` to `table` under fresh ids of sequence `seq`; returns
-/// the ids.
-fn append(
-    sequences: &mut Table<'_, &'static str, u64>,
-    table: &mut Records<'_>,
-    seq: &str,
-    values: Vec<Vec<u8>>,
-) -> Result<Vec<u64>> {
-    if values.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut next = sequences.get(seq).map_err(db_err)?.map_or(0, |v| v.value());
+/// Inserts `values` into `table` under the ids that follow `last` (the
+/// numbers [`Tables::take`] handed out); returns the ids.
+fn append(table: &mut Records<'_>, last: u64, values: Vec<Vec<u8>>) -> Result<Vec<u64>> {
+    let first = last + 1 - values.len() as u64;
     let mut ids = Vec::with_capacity(values.len());
-    for v in values {
-        next += 1;
-        table.insert(next, v.as_slice()).map_err(db_err)?;
-        ids.push(next);
+    for (id, v) in (first..).zip(values) {
+        table.insert(id, v.as_slice()).map_err(db_err)?;
+        ids.push(id);
     }
-    sequences.insert(seq, next).map_err(db_err)?;
     Ok(ids)
 }
 
@@ -453,9 +475,12 @@ struct Versioned {
 }
 
 impl<'tx> Tables<'tx> {
-    fn new(tx: &'tx redb::WriteTransaction) -> Self {
+    fn new(tx: &'tx redb::WriteTransaction, committed: &'tx Mutex<Hot>) -> Self {
         Self {
             tx,
+            committed,
+            seen_now: HashSet::new(),
+            written: HashMap::new(),
             sessions: None,
             tickets: None,
             handoffs: None,
@@ -468,23 +493,107 @@ impl<'tx> Tables<'tx> {
             counters: None,
             sequences: None,
             seen: None,
+            numbers: HashMap::new(),
+            counts: HashMap::new(),
             hot: Vec::new(),
         }
     }
 
-    fn apply(&mut self, job: &Job) -> Result<Done> {
-        match job {
-            Job::Commit(changes) => self.changes(changes).map(Done::Saved),
-            Job::Next(name) => {
-                let t = open(self.tx, &mut self.sequences, SEQUENCES)?;
-                let next = t
+    fn committed(&self) -> MutexGuard<'tx, Hot> {
+        self.committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether provider id `key` is accepted already: committed, or earlier
+    /// in this group. Memory mirrors the whole seen table, so no B-tree
+    /// lookup is needed.
+    fn is_seen(&self, key: &str) -> bool {
+        self.seen_now.contains(key) || self.committed().seen.contains_key(key)
+    }
+
+    /// Records provider id `key`, accepted at `at`.
+    fn see(&mut self, key: String, at: u64) -> Result<()> {
+        open(self.tx, &mut self.seen, SEEN)?
+            .insert(key.as_str(), at)
+            .map_err(db_err)?;
+        self.seen_now.insert(key.clone());
+        self.hot.push(HotChange::Seen(key, at));
+        Ok(())
+    }
+
+    /// The version of the session row under `k` and the transcript ids it
+    /// carries, as this group sees them: written earlier in the group,
+    /// committed and kept in memory, or else read from the file.
+    fn stored_session(&mut self, k: &str) -> Result<(u64, Vec<u64>)> {
+        if let Some((version, pending)) = self.written.get(k) {
+            return Ok((*version, pending.clone()));
+        }
+        if let Some(hot) = self.committed().sessions.get(k) {
+            return Ok((hot.session.version, hot.pending.clone()));
+        }
+        let t = open(self.tx, &mut self.sessions, SESSIONS)?;
+        Ok(match t.get(k).map_err(db_err)? {
+            Some(v) => {
+                let row = SessionRow::parse(v.value())?;
+                (decode::<Versioned>(row.json)?.version, row.pending)
+            }
+            None => (0, Vec::new()),
+        })
+    }
+
+    /// Hands out the next `count` numbers of sequence `name`; returns the
+    /// last of them (the first is `last + 1 - count`).
+    fn take(&mut self, name: &str, count: usize) -> Result<u64> {
+        let last = match self.numbers.get_mut(name) {
+            Some(last) => last,
+            None => {
+                let stored = open(self.tx, &mut self.sequences, SEQUENCES)?
+                    .get(name)
+                    .map_err(db_err)?
+                    .map_or(0, |v| v.value());
+                self.numbers.entry(name.to_owned()).or_insert(stored)
+            }
+        };
+        *last += count as u64;
+        Ok(*last)
+    }
+
+    /// Adds `delta` to counter `name`, when the group is flushed.
+    fn count(&mut self, name: &str, delta: i64) {
+        match self.counts.get_mut(name) {
+            Some(total) => *total += delta,
+            None => {
+                self.counts.insert(name.to_owned(), delta);
+            }
+        }
+    }
+
+    /// Writes what the group kept aside: its sequences and counters.
+    fn flush(&mut self) -> Result<()> {
+        if !self.numbers.is_empty() {
+            let t = open(self.tx, &mut self.sequences, SEQUENCES)?;
+            for (name, last) in &self.numbers {
+                t.insert(name.as_str(), *last).map_err(db_err)?;
+            }
+        }
+        if !self.counts.is_empty() {
+            let t = open(self.tx, &mut self.counters, COUNTERS)?;
+            for (name, delta) in &self.counts {
+                let v = t
                     .get(name.as_str())
                     .map_err(db_err)?
-                    .map_or(0, |v| v.value())
-                    + 1;
-                t.insert(name.as_str(), next).map_err(db_err)?;
-                Ok(Done::Number(next))
+                    .map_or(0, |v| v.value());
+                t.insert(name.as_str(), v + delta).map_err(db_err)?;
             }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, job: &mut Job) -> Result<Done> {
+        match job {
+            Job::Commit(commit) => self.changes(commit).map(Done::Saved),
+            Job::Next(name) => self.take(name, 1).map(Done::Number),
             Job::Outbox(updates) => {
                 for u in updates {
                     self.outbox_update(u)?;
@@ -497,31 +606,28 @@ impl<'tx> Tables<'tx> {
     }
 
     fn accept(&mut self, items: &[InboxItem]) -> Result<Done> {
-        let seen = open(self.tx, &mut self.seen, SEEN)?;
         let mut ids = Vec::with_capacity(items.len());
         let mut fresh = Vec::new();
         for item in items {
             let key = item.dedup_key();
-            if seen.get(key.as_str()).map_err(db_err)?.is_some() {
+            if self.is_seen(&key) {
                 ids.push(None);
                 continue;
             }
-            seen.insert(key.as_str(), item.received_ms)
-                .map_err(db_err)?;
-            self.hot.push(HotChange::Seen(key, item.received_ms));
+            self.see(key, item.received_ms)?;
             fresh.push(ids.len());
             ids.push(Some(0));
+        }
+        if fresh.is_empty() {
+            return Ok(Done::Accepted(ids));
         }
         let encoded = fresh
             .iter()
             .map(|&i| encode(&items[i]))
             .collect::<Result<Vec<_>>>()?;
-        let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
+        let last = self.take("inbox", encoded.len())?;
         let inbox = open(self.tx, &mut self.inbox, INBOX)?;
-        for (slot, id) in fresh
-            .iter()
-            .zip(append(sequences, inbox, "inbox", encoded)?)
-        {
+        for (slot, id) in fresh.iter().zip(append(inbox, last, encoded)?) {
             ids[*slot] = Some(id);
         }
         Ok(Done::Accepted(ids))
@@ -583,9 +689,9 @@ impl<'tx> Tables<'tx> {
                 let message: OutboxMessage = decode(v.value())?;
                 drop(v);
                 if let Some(dead) = u.dead_letter(message) {
-                    let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
+                    let last = self.take("dead_letters", 1)?;
                     let table = open(self.tx, &mut self.dead, DEAD)?;
-                    append(sequences, table, "dead_letters", vec![encode(&dead)?])?;
+                    append(table, last, vec![encode(&dead)?])?;
                 }
             }
             OutboxUpdate::Status {
@@ -610,49 +716,48 @@ impl<'tx> Tables<'tx> {
 
     /// One change set: checks for a duplicate and the session version
     /// first, so that a duplicate or a conflict writes nothing at all.
-    fn changes(&mut self, c: &Changes) -> Result<SaveOutcome> {
-        if let Some((key, _)) = &c.seen {
-            let seen = open(self.tx, &mut self.seen, SEEN)?;
-            if seen.get(key.as_str()).map_err(db_err)?.is_some() {
-                return Ok(SaveOutcome::Duplicate);
-            }
+    fn changes(&mut self, commit: &mut Commit) -> Result<SaveOutcome> {
+        let Commit {
+            changes: c,
+            encoded,
+        } = commit;
+        let mut encoded = encoded.take();
+        if let Some((key, _)) = &c.seen
+            && self.is_seen(key)
+        {
+            return Ok(SaveOutcome::Duplicate);
         }
         // The stored session's version and the ids its row carries.
         let mut current = None;
         if let Some((key, session)) = &c.session {
-            let t = open(self.tx, &mut self.sessions, SESSIONS)?;
             let k = key_of(key);
-            let (version, pending) = match t.get(k.as_str()).map_err(db_err)? {
-                Some(v) => {
-                    let row = SessionRow::parse(v.value())?;
-                    (decode::<Versioned>(row.json)?.version, row.pending)
-                }
-                None => (0, Vec::new()),
-            };
+            let (version, pending) = self.stored_session(&k)?;
             if version != session.version {
                 return Ok(SaveOutcome::Conflict);
             }
             current = Some((k, version, pending));
         }
         if let Some((key, at)) = &c.seen {
-            open(self.tx, &mut self.seen, SEEN)?
-                .insert(key.as_str(), *at)
-                .map_err(db_err)?;
-            self.hot.push(HotChange::Seen(key.clone(), *at));
+            self.see(key.clone(), *at)?;
         }
         let ids = if c.transcript.is_empty() {
             Vec::new()
         } else {
-            let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
+            let lines = match encoded.as_mut() {
+                Some(e) => std::mem::take(&mut e.transcript),
+                None => c.transcript.iter().map(encode).collect::<Result<_>>()?,
+            };
+            let last = self.take("transcript", lines.len())?;
             let table = open(self.tx, &mut self.transcript, TRANSCRIPT)?;
-            let lines = c.transcript.iter().map(encode).collect::<Result<_>>()?;
-            append(sequences, table, "transcript", lines)?
+            append(table, last, lines)?
         };
         // Lines of the session's own conversation join the ids its row
         // carries; the others (and a full row's) go to the index now.
         let mut to_index: Vec<(&str, &str, u64)> = Vec::new();
         let mut version = 0;
-        if let (Some((key, session)), Some((k, stored, mut pending))) = (&c.session, current) {
+        if let (Some((key, session)), Some((k, stored, mut pending))) =
+            (c.session.as_mut(), current)
+        {
             for (line, id) in c.transcript.iter().zip(&ids) {
                 if line.channel == key.channel && line.user == key.user {
                     pending.push(*id);
@@ -665,13 +770,24 @@ impl<'tx> Tables<'tx> {
                 to_index.extend(pending.drain(..).map(|id| (channel, user, id)));
             }
             version = stored + 1;
-            let mut row = session.clone();
+            let mut row = std::mem::take(session);
             row.version = version;
-            let bytes = SessionRow::encode(&pending, &encode(&row)?);
+            let json = match encoded.as_mut().and_then(|e| e.session.take()) {
+                Some(json) => json,
+                None => encode(&row)?,
+            };
+            let bytes = SessionRow::encode(&pending, &json);
             open(self.tx, &mut self.sessions, SESSIONS)?
                 .insert(k.as_str(), bytes.as_slice())
                 .map_err(db_err)?;
-            self.hot.push(HotChange::Session(k, Box::new(row)));
+            self.written.insert(k.clone(), (version, pending.clone()));
+            self.hot.push(HotChange::Session(
+                k,
+                Box::new(HotSession {
+                    session: row,
+                    pending,
+                }),
+            ));
         } else {
             let lines = c.transcript.iter().zip(ids);
             to_index.extend(lines.map(|(l, id)| (l.channel.as_str(), l.user.as_str(), id)));
@@ -699,10 +815,13 @@ impl<'tx> Tables<'tx> {
             }
         }
         if !c.outbox.is_empty() {
-            let sequences = open(self.tx, &mut self.sequences, SEQUENCES)?;
+            let messages = match encoded.as_mut() {
+                Some(e) => std::mem::take(&mut e.outbox),
+                None => c.outbox.iter().map(encode).collect::<Result<_>>()?,
+            };
+            let last = self.take("outbox", messages.len())?;
             let table = open(self.tx, &mut self.outbox, OUTBOX)?;
-            let messages = c.outbox.iter().map(encode).collect::<Result<_>>()?;
-            append(sequences, table, "outbox", messages)?;
+            append(table, last, messages)?;
         }
         if !c.inbox_done.is_empty() {
             let t = open(self.tx, &mut self.inbox, INBOX)?;
@@ -710,12 +829,8 @@ impl<'tx> Tables<'tx> {
                 t.remove(id).map_err(db_err)?;
             }
         }
-        if !c.counters.is_empty() {
-            let t = open(self.tx, &mut self.counters, COUNTERS)?;
-            for (k, delta) in &c.counters {
-                let v = t.get(k.as_str()).map_err(db_err)?.map_or(0, |v| v.value());
-                t.insert(k.as_str(), v + delta).map_err(db_err)?;
-            }
+        for (k, delta) in &c.counters {
+            self.count(k, *delta);
         }
         Ok(SaveOutcome::Saved(version))
     }
@@ -760,14 +875,36 @@ fn with_ids<T: DeserializeOwned>(
 impl Store for RedbStore {
     async fn session(&self, key: &SessionKey) -> Result<Option<Session>> {
         let k = key_of(key);
-        if let Some(session) = self.hot().sessions.get(&k) {
-            return Ok(Some(session.clone()));
+        if let Some(hot) = self.hot().sessions.get(&k) {
+            return Ok(Some(hot.session.clone()));
         }
         self.read(move |tx| stored_session(tx, &k)).await
     }
 
-    async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
-        self.writer.commit(changes).await
+    async fn commit(&self, mut changes: Changes) -> Result<SaveOutcome> {
+        // Encoded here, on the caller's task, in parallel with other
+        // callers, rather than on the one writer thread. The session is
+        // encoded as it is saved: at the version after the one it was read
+        // at (the only version a commit that is not refused can save).
+        let session = match changes.session.as_mut() {
+            Some((_, session)) => {
+                session.version += 1;
+                let json = encode(session);
+                session.version -= 1;
+                Some(json?)
+            }
+            None => None,
+        };
+        let encoded = Encoded {
+            transcript: changes
+                .transcript
+                .iter()
+                .map(encode)
+                .collect::<Result<_>>()?,
+            outbox: changes.outbox.iter().map(encode).collect::<Result<_>>()?,
+            session,
+        };
+        self.writer.commit(changes, Some(encoded)).await
     }
 
     async fn next_number(&self, name: &str) -> Result<u64> {
@@ -1043,6 +1180,141 @@ mod tests {
         assert_eq!(
             texts(store.conversation(&key, 0, 10).await.unwrap()),
             ["m0", "m1", "m2"]
+        );
+    }
+
+    /// One group holding two writes of one session at the same version, and
+    /// two messages with one provider id: the second of each is refused,
+    /// as if they had come in separate groups.
+    #[test]
+    fn a_group_checks_each_change_against_the_ones_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join(FILE_NAME)).unwrap());
+        let mut writer = RedbWriter {
+            db,
+            hot: Arc::default(),
+        };
+        let key = SessionKey::new("whatsapp", "a");
+        let write = |session_version: u64, seen: Option<&str>| {
+            Job::Commit(Box::new(Commit {
+                encoded: None,
+                changes: Changes {
+                    seen: seen.map(|id| (super::super::dedup_key("whatsapp", id), 1)),
+                    session: Some((
+                        key.clone(),
+                        Session {
+                            version: session_version,
+                            ..Session::default()
+                        },
+                    )),
+                    ..Changes::default()
+                },
+            }))
+        };
+        let outcomes: Vec<SaveOutcome> = writer
+            .write_group(&mut [
+                write(0, Some("wamid.1")),
+                write(0, None),
+                write(1, Some("wamid.1")),
+                write(1, Some("wamid.2")),
+            ])
+            .into_iter()
+            .map(|r| match r.unwrap() {
+                Done::Saved(o) => o,
+                _ => panic!("not a commit's outcome"),
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                SaveOutcome::Saved(1),
+                SaveOutcome::Conflict,
+                SaveOutcome::Duplicate,
+                SaveOutcome::Saved(2),
+            ]
+        );
+        // The next group sees what this one committed (now also in memory),
+        // and again each change what the ones before it in the group wrote.
+        let next = writer.write_group(&mut [
+            write(1, None),
+            write(2, None),
+            write(2, None),
+            write(3, Some("wamid.2")),
+        ]);
+        let next: Vec<SaveOutcome> = next
+            .into_iter()
+            .map(|r| match r.unwrap() {
+                Done::Saved(o) => o,
+                _ => panic!("not a commit's outcome"),
+            })
+            .collect();
+        assert_eq!(
+            next,
+            [
+                SaveOutcome::Conflict,
+                SaveOutcome::Saved(3),
+                SaveOutcome::Conflict,
+                SaveOutcome::Duplicate,
+            ]
+        );
+    }
+
+    /// A group writes its sequences and counters once, at its end: what it
+    /// handed out and counted is on disk after the store is opened again,
+    /// and numbering goes on where it stopped.
+    #[tokio::test]
+    async fn sequences_and_counters_outlive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+            let mut tasks = Vec::new();
+            for i in 0..50 {
+                let store = Arc::clone(&store);
+                tasks.push(tokio::spawn(async move {
+                    let mut c = Changes {
+                        transcript: vec![said("a", &format!("m{i}"), i)],
+                        outbox: vec![OutboxMessage {
+                            channel: "whatsapp".into(),
+                            user: "a".into(),
+                            text: format!("jawaban {i}"),
+                            ..OutboxMessage::default()
+                        }],
+                        ..Changes::default()
+                    };
+                    c.count("in:2026-11-28:whatsapp", 1);
+                    store.commit(c).await.unwrap();
+                    store.next_number("ADU-2026").await.unwrap()
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }
+        let store = reopen(dir.path()).await;
+        assert_eq!(store.next_number("ADU-2026").await.unwrap(), 51);
+        assert_eq!(
+            store.counters().await.unwrap()["in:2026-11-28:whatsapp"],
+            50
+        );
+        let mut c = Changes {
+            transcript: vec![said("a", "m50", 50)],
+            outbox: vec![OutboxMessage {
+                channel: "whatsapp".into(),
+                user: "a".into(),
+                text: "jawaban 50".into(),
+                ..OutboxMessage::default()
+            }],
+            ..Changes::default()
+        };
+        c.count("in:2026-11-28:whatsapp", 1);
+        store.commit(c).await.unwrap();
+        let outbox = store.outbox().await.unwrap();
+        assert_eq!(outbox.len(), 51, "no outbox id was handed out twice");
+        assert_eq!(outbox.last().unwrap().0, 51);
+        assert_eq!(store.transcript(0).await.unwrap().len(), 51);
+        assert_eq!(
+            store.counters().await.unwrap()["in:2026-11-28:whatsapp"],
+            51
         );
     }
 

@@ -136,7 +136,7 @@ struct SledWriter {
 }
 
 impl GroupWriter for SledWriter {
-    fn write_group(&mut self, jobs: &[Job]) -> Vec<Result<Done>> {
+    fn write_group(&mut self, jobs: &mut [Job]) -> Vec<Result<Done>> {
         let results: Vec<Result<Done>> = jobs.iter().map(|job| apply(&self.trees, job)).collect();
         match self.db.flush() {
             Ok(_) => results,
@@ -175,7 +175,7 @@ fn apply(trees: &[sled::Tree], job: &Job) -> Result<Done> {
     let accepted = std::cell::RefCell::new(Vec::new());
     let outcome = trees.transaction(|t: &Vec<TransactionalTree>| -> TxResult<u64> {
         match job {
-            Job::Commit(c) => apply_changes(t, c),
+            Job::Commit(c) => apply_changes(t, &c.changes),
             Job::Next(name) => {
                 let next = u64_of(t[SEQUENCES].get(name.as_bytes())?) + 1;
                 t[SEQUENCES].insert(name.as_bytes(), &next.to_be_bytes())?;
@@ -374,7 +374,7 @@ impl Store for SledStore {
     }
 
     async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
-        self.writer.commit(changes).await
+        self.writer.commit(changes, None).await
     }
 
     async fn next_number(&self, name: &str) -> Result<u64> {

@@ -19,6 +19,7 @@ pub async fn run<S: Store>(make: impl Fn() -> S) {
     tickets_round_trip(&make()).await;
     sequences_are_unique_under_concurrency(Arc::new(make())).await;
     concurrent_commits_add_up(Arc::new(make())).await;
+    racing_commits_one_wins(Arc::new(make())).await;
     counters_outbox_handoffs_transcript(&make()).await;
     one_conversations_transcript(&make()).await;
     a_conversation_written_with_its_session(&make()).await;
@@ -258,6 +259,81 @@ async fn concurrent_commits_add_up<S: Store>(store: Arc<S>) {
             .text,
         "pesan 7"
     );
+}
+
+/// Commits that race (a backend may apply them in one group): of twenty
+/// writes of one session at the same version, one is saved and the others
+/// conflict; of twenty messages with one provider id, one is saved and the
+/// others are duplicates. Then the winners' state is what the next commit
+/// is checked against.
+async fn racing_commits_one_wins<S: Store>(store: Arc<S>) {
+    let shared = SessionKey::new("test", "satu");
+    let outcomes = |tasks: Vec<tokio::task::JoinHandle<SaveOutcome>>| async move {
+        let mut all = Vec::new();
+        for t in tasks {
+            all.push(t.await.unwrap());
+        }
+        all
+    };
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (store, key) = (Arc::clone(&store), shared.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = Changes {
+                session: Some((key, Session::default())),
+                transcript: vec![line(&format!("balapan {i}"), i)],
+                ..Changes::default()
+            };
+            store.commit(c).await.unwrap()
+        }));
+    }
+    let all = outcomes(tasks).await;
+    let saved_count = all
+        .iter()
+        .filter(|o| matches!(o, SaveOutcome::Saved(1)))
+        .count();
+    let conflicts = all
+        .iter()
+        .filter(|o| matches!(o, SaveOutcome::Conflict))
+        .count();
+    assert_eq!((saved_count, conflicts), (1, 19), "{all:?}");
+    assert_eq!(store.transcript(0).await.unwrap().len(), 1);
+
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let key = SessionKey::new("test", &format!("kembar{i}"));
+            let c = Changes {
+                seen: Some((super::dedup_key("test", "wamid.sama"), 5)),
+                session: Some((key, Session::default())),
+                ..Changes::default()
+            };
+            store.commit(c).await.unwrap()
+        }));
+    }
+    let all = outcomes(tasks).await;
+    let duplicates = all
+        .iter()
+        .filter(|o| matches!(o, SaveOutcome::Duplicate))
+        .count();
+    assert_eq!(duplicates, 19, "{all:?}");
+    assert!(store.is_seen("test", "wamid.sama").await.unwrap());
+
+    // The winner is at version 1: a write at version 0 conflicts, one at
+    // version 1 is saved as 2.
+    let stale = Changes {
+        session: Some((shared.clone(), Session::default())),
+        ..Changes::default()
+    };
+    assert_eq!(store.commit(stale).await.unwrap(), SaveOutcome::Conflict);
+    let current = store.session(&shared).await.unwrap().unwrap();
+    assert_eq!(current.version, 1);
+    let fresh = Changes {
+        session: Some((shared.clone(), current)),
+        ..Changes::default()
+    };
+    assert_eq!(store.commit(fresh).await.unwrap(), SaveOutcome::Saved(2));
 }
 
 async fn counters_outbox_handoffs_transcript(store: &impl Store) {

@@ -20,7 +20,7 @@ const MAX_GROUP: usize = 256;
 /// A write a caller waits for.
 pub(super) enum Job {
     /// Apply a change set (compare-and-swap on its session).
-    Commit(Box<Changes>),
+    Commit(Box<Commit>),
     /// Hand out the next number of a sequence.
     Next(String),
     /// Record delivery outcomes.
@@ -29,6 +29,23 @@ pub(super) enum Job {
     Accept(Vec<InboxItem>),
     /// Forget provider ids accepted before a time.
     Forget(u64),
+}
+
+/// A change set, and what a backend that stores records as bytes may have
+/// encoded of it on the caller's side, so that the one writer thread does
+/// not spend its time encoding.
+pub(super) struct Commit {
+    pub(super) changes: Changes,
+    pub(super) encoded: Option<Encoded>,
+}
+
+/// Records of a change set, encoded before they reach the writer: its
+/// transcript lines and outbox messages, in order, and its session as it
+/// is saved (at the version after the one it was read at).
+pub(super) struct Encoded {
+    pub(super) transcript: Vec<Vec<u8>>,
+    pub(super) outbox: Vec<Vec<u8>>,
+    pub(super) session: Option<Vec<u8>>,
 }
 
 /// The result of one job.
@@ -44,9 +61,10 @@ pub(super) enum Done {
 }
 
 /// What a backend does with a group: apply every job and make the whole
-/// group durable, returning one result per job, in order.
+/// group durable, returning one result per job, in order. The jobs are the
+/// backend's to take from (a session moved into memory instead of cloned).
 pub(super) trait GroupWriter: Send + 'static {
-    fn write_group(&mut self, jobs: &[Job]) -> Vec<Result<Done>>;
+    fn write_group(&mut self, jobs: &mut [Job]) -> Vec<Result<Done>>;
 }
 
 /// The handle callers use; cheap to clone.
@@ -74,8 +92,8 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    let (jobs, replies): (Vec<Job>, Vec<_>) = group.into_iter().unzip();
-                    let results = backend.write_group(&jobs);
+                    let (mut jobs, replies): (Vec<Job>, Vec<_>) = group.into_iter().unzip();
+                    let results = backend.write_group(&mut jobs);
                     for (reply, result) in replies.into_iter().zip(results) {
                         // A caller that gave up waiting is no error.
                         let _ = reply.send(result);
@@ -92,8 +110,13 @@ impl Writer {
         rx.await.map_err(|_| stopped())?
     }
 
-    pub(super) async fn commit(&self, changes: Changes) -> Result<SaveOutcome> {
-        match self.run(Job::Commit(Box::new(changes))).await? {
+    pub(super) async fn commit(
+        &self,
+        changes: Changes,
+        encoded: Option<Encoded>,
+    ) -> Result<SaveOutcome> {
+        let job = Job::Commit(Box::new(Commit { changes, encoded }));
+        match self.run(job).await? {
             Done::Saved(o) => Ok(o),
             _ => Err(Error::Store("internal: mismatched reply".to_owned())),
         }
