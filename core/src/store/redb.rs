@@ -507,7 +507,9 @@ impl<'tx> Tables<'tx> {
 
     /// Whether provider id `key` is accepted already: committed, or earlier
     /// in this group. Memory mirrors the whole seen table, so no B-tree
-    /// lookup is needed.
+    /// lookup is needed. (An id forgotten earlier in the same group still
+    /// counts as seen until the group commits: kept a moment longer than
+    /// the retention, never shorter.)
     fn is_seen(&self, key: &str) -> bool {
         self.seen_now.contains(key) || self.committed().seen.contains_key(key)
     }
@@ -1211,21 +1213,23 @@ mod tests {
                 },
             }))
         };
-        let outcomes: Vec<SaveOutcome> = writer
-            .write_group(&mut [
+        let mut group = |mut jobs: Vec<Job>| -> Vec<SaveOutcome> {
+            writer
+                .write_group(&mut jobs)
+                .into_iter()
+                .map(|r| match r.unwrap() {
+                    Done::Saved(o) => o,
+                    _ => panic!("not a commit's outcome"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            group(vec![
                 write(0, Some("wamid.1")),
                 write(0, None),
                 write(1, Some("wamid.1")),
                 write(1, Some("wamid.2")),
-            ])
-            .into_iter()
-            .map(|r| match r.unwrap() {
-                Done::Saved(o) => o,
-                _ => panic!("not a commit's outcome"),
-            })
-            .collect();
-        assert_eq!(
-            outcomes,
+            ]),
             [
                 SaveOutcome::Saved(1),
                 SaveOutcome::Conflict,
@@ -1235,21 +1239,13 @@ mod tests {
         );
         // The next group sees what this one committed (now also in memory),
         // and again each change what the ones before it in the group wrote.
-        let next = writer.write_group(&mut [
-            write(1, None),
-            write(2, None),
-            write(2, None),
-            write(3, Some("wamid.2")),
-        ]);
-        let next: Vec<SaveOutcome> = next
-            .into_iter()
-            .map(|r| match r.unwrap() {
-                Done::Saved(o) => o,
-                _ => panic!("not a commit's outcome"),
-            })
-            .collect();
         assert_eq!(
-            next,
+            group(vec![
+                write(1, None),
+                write(2, None),
+                write(2, None),
+                write(3, Some("wamid.2")),
+            ]),
             [
                 SaveOutcome::Conflict,
                 SaveOutcome::Saved(3),
