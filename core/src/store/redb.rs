@@ -1278,7 +1278,7 @@ mod tests {
                         ..Changes::default()
                     };
                     c.count("in:2026-11-28:whatsapp", 1);
-                    store.commit(c).await.unwrap();
+                    assert_eq!(store.commit(c).await.unwrap(), SaveOutcome::Saved(0));
                     store.next_number("ADU-2026").await.unwrap()
                 }));
             }
@@ -1303,7 +1303,7 @@ mod tests {
             ..Changes::default()
         };
         c.count("in:2026-11-28:whatsapp", 1);
-        store.commit(c).await.unwrap();
+        assert_eq!(store.commit(c).await.unwrap(), SaveOutcome::Saved(0));
         let outbox = store.outbox().await.unwrap();
         assert_eq!(outbox.len(), 51, "no outbox id was handed out twice");
         assert_eq!(outbox.last().unwrap().0, 51);
