@@ -16,7 +16,7 @@
 //! version) are answered from the same memory, and the rows every message
 //! touches — the sequences and the counters — are written once per group.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -87,24 +87,28 @@ struct HotSession {
     pending: Vec<u64>,
 }
 
-/// A change to [`Hot`], recorded while a group is applied and made only
-/// once the group is committed.
-enum HotChange {
-    Seen(String, u64),
-    Forget(u64),
-    Session(String, Box<HotSession>),
+/// What one group changed of what [`Hot`] mirrors, kept while the group is
+/// applied (its own checks read it) and taken by [`Hot`] once the group is
+/// committed.
+#[derive(Default)]
+struct GroupHot {
+    /// Provider ids accepted, with when (already pruned by a `forget` later
+    /// in the group, as the table is).
+    seen: HashMap<String, u64>,
+    /// The newest `forget` of the group, if any.
+    forget: Option<u64>,
+    /// Sessions written, as written.
+    sessions: HashMap<String, HotSession>,
 }
 
 impl Hot {
-    fn apply(&mut self, changes: Vec<HotChange>) {
-        for change in changes {
-            match change {
-                HotChange::Seen(key, at) => {
-                    self.seen.insert(key, at);
-                }
-                HotChange::Forget(before) => self.seen.retain(|_, at| *at >= before),
-                HotChange::Session(key, session) => self.session(key, *session),
-            }
+    fn committed(&mut self, group: GroupHot) {
+        if let Some(before) = group.forget {
+            self.seen.retain(|_, at| *at >= before);
+        }
+        self.seen.extend(group.seen);
+        for (key, session) in group.sessions {
+            self.session(key, session);
         }
     }
 
@@ -384,7 +388,7 @@ impl GroupWriter for RedbWriter {
             drop(tx.abort());
             return fail(e.to_string());
         }
-        let hot = std::mem::take(&mut tables.hot);
+        let group = std::mem::take(&mut tables.group);
         // Tables borrow the transaction: closed before it commits.
         drop(tables);
         match tx.commit() {
@@ -392,7 +396,7 @@ impl GroupWriter for RedbWriter {
                 self.hot
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .apply(hot);
+                    .committed(group);
                 done
             }
             Err(e) => fail(db_err(e).to_string()),
@@ -412,10 +416,8 @@ struct Tables<'tx> {
     /// What is committed, as far as the checks need it: the seen ids and
     /// the sessions (see [`Hot`]).
     committed: &'tx Mutex<Hot>,
-    /// Provider ids this group has accepted so far.
-    seen_now: HashSet<String>,
-    /// Sessions this group has written so far: version and carried ids.
-    written: HashMap<String, (u64, Vec<u64>)>,
+    /// What this group has changed of that so far.
+    group: GroupHot,
     sessions: Option<Named<'tx>>,
     tickets: Option<Named<'tx>>,
     handoffs: Option<Named<'tx>>,
@@ -437,8 +439,6 @@ struct Tables<'tx> {
     /// [`Tables::flush`], for the same reason: every message counts the
     /// same few names.
     counts: HashMap<String, i64>,
-    /// What [`Hot`] takes once the group is committed.
-    hot: Vec<HotChange>,
 }
 
 /// The table in `slot`, opened from `tx` the first time.
@@ -479,8 +479,7 @@ impl<'tx> Tables<'tx> {
         Self {
             tx,
             committed,
-            seen_now: HashSet::new(),
-            written: HashMap::new(),
+            group: GroupHot::default(),
             sessions: None,
             tickets: None,
             handoffs: None,
@@ -495,7 +494,6 @@ impl<'tx> Tables<'tx> {
             seen: None,
             numbers: HashMap::new(),
             counts: HashMap::new(),
-            hot: Vec::new(),
         }
     }
 
@@ -511,7 +509,7 @@ impl<'tx> Tables<'tx> {
     /// counts as seen until the group commits: kept a moment longer than
     /// the retention, never shorter.)
     fn is_seen(&self, key: &str) -> bool {
-        self.seen_now.contains(key) || self.committed().seen.contains_key(key)
+        self.group.seen.contains_key(key) || self.committed().seen.contains_key(key)
     }
 
     /// Records provider id `key`, accepted at `at`.
@@ -519,8 +517,7 @@ impl<'tx> Tables<'tx> {
         open(self.tx, &mut self.seen, SEEN)?
             .insert(key.as_str(), at)
             .map_err(db_err)?;
-        self.seen_now.insert(key.clone());
-        self.hot.push(HotChange::Seen(key, at));
+        self.group.seen.insert(key, at);
         Ok(())
     }
 
@@ -528,8 +525,8 @@ impl<'tx> Tables<'tx> {
     /// carries, as this group sees them: written earlier in the group,
     /// committed and kept in memory, or else read from the file.
     fn stored_session(&mut self, k: &str) -> Result<(u64, Vec<u64>)> {
-        if let Some((version, pending)) = self.written.get(k) {
-            return Ok((*version, pending.clone()));
+        if let Some(hot) = self.group.sessions.get(k) {
+            return Ok((hot.session.version, hot.pending.clone()));
         }
         if let Some(hot) = self.committed().sessions.get(k) {
             return Ok((hot.session.version, hot.pending.clone()));
@@ -653,7 +650,8 @@ impl<'tx> Tables<'tx> {
             deliveries.remove(k.as_str()).map_err(db_err)?;
         }
         removed += old.len();
-        self.hot.push(HotChange::Forget(before));
+        self.group.seen.retain(|_, at| *at >= before);
+        self.group.forget = Some(self.group.forget.map_or(before, |f| f.max(before)));
         Ok(Done::Number(removed as u64))
     }
 
@@ -723,7 +721,12 @@ impl<'tx> Tables<'tx> {
             changes: c,
             encoded,
         } = commit;
-        let mut encoded = encoded.take();
+        // Encoded by the caller (RedbStore::commit); a job built otherwise
+        // (the writer's own tests) is encoded here.
+        let mut encoded = match encoded.take() {
+            Some(e) => e,
+            None => encode_changes(c)?,
+        };
         if let Some((key, _)) = &c.seen
             && self.is_seen(key)
         {
@@ -745,10 +748,7 @@ impl<'tx> Tables<'tx> {
         let ids = if c.transcript.is_empty() {
             Vec::new()
         } else {
-            let lines = match encoded.as_mut() {
-                Some(e) => std::mem::take(&mut e.transcript),
-                None => c.transcript.iter().map(encode).collect::<Result<_>>()?,
-            };
+            let lines = std::mem::take(&mut encoded.transcript);
             let last = self.take("transcript", lines.len())?;
             let table = open(self.tx, &mut self.transcript, TRANSCRIPT)?;
             append(table, last, lines)?
@@ -774,22 +774,18 @@ impl<'tx> Tables<'tx> {
             version = stored + 1;
             let mut row = std::mem::take(session);
             row.version = version;
-            let json = match encoded.as_mut().and_then(|e| e.session.take()) {
-                Some(json) => json,
-                None => encode(&row)?,
-            };
+            let json = encoded.session.take().map_or_else(|| encode(&row), Ok)?;
             let bytes = SessionRow::encode(&pending, &json);
             open(self.tx, &mut self.sessions, SESSIONS)?
                 .insert(k.as_str(), bytes.as_slice())
                 .map_err(db_err)?;
-            self.written.insert(k.clone(), (version, pending.clone()));
-            self.hot.push(HotChange::Session(
+            self.group.sessions.insert(
                 k,
-                Box::new(HotSession {
+                HotSession {
                     session: row,
                     pending,
-                }),
-            ));
+                },
+            );
         } else {
             let lines = c.transcript.iter().zip(ids);
             to_index.extend(lines.map(|(l, id)| (l.channel.as_str(), l.user.as_str(), id)));
@@ -817,10 +813,7 @@ impl<'tx> Tables<'tx> {
             }
         }
         if !c.outbox.is_empty() {
-            let messages = match encoded.as_mut() {
-                Some(e) => std::mem::take(&mut e.outbox),
-                None => c.outbox.iter().map(encode).collect::<Result<_>>()?,
-            };
+            let messages = std::mem::take(&mut encoded.outbox);
             let last = self.take("outbox", messages.len())?;
             let table = open(self.tx, &mut self.outbox, OUTBOX)?;
             append(table, last, messages)?;
@@ -836,6 +829,26 @@ impl<'tx> Tables<'tx> {
         }
         Ok(SaveOutcome::Saved(version))
     }
+}
+
+/// The records of change set `c` as the writer stores them. The session is
+/// encoded as it is saved: at the version after the one it was read at
+/// (the only version a commit that is not refused can save).
+fn encode_changes(c: &mut Changes) -> Result<Encoded> {
+    let session = match c.session.as_mut() {
+        Some((_, session)) => {
+            session.version += 1;
+            let json = encode(session);
+            session.version -= 1;
+            Some(json?)
+        }
+        None => None,
+    };
+    Ok(Encoded {
+        transcript: c.transcript.iter().map(encode).collect::<Result<_>>()?,
+        outbox: c.outbox.iter().map(encode).collect::<Result<_>>()?,
+        session,
+    })
 }
 
 /// The session stored under row key `k`.
@@ -885,27 +898,8 @@ impl Store for RedbStore {
 
     async fn commit(&self, mut changes: Changes) -> Result<SaveOutcome> {
         // Encoded here, on the caller's task, in parallel with other
-        // callers, rather than on the one writer thread. The session is
-        // encoded as it is saved: at the version after the one it was read
-        // at (the only version a commit that is not refused can save).
-        let session = match changes.session.as_mut() {
-            Some((_, session)) => {
-                session.version += 1;
-                let json = encode(session);
-                session.version -= 1;
-                Some(json?)
-            }
-            None => None,
-        };
-        let encoded = Encoded {
-            transcript: changes
-                .transcript
-                .iter()
-                .map(encode)
-                .collect::<Result<_>>()?,
-            outbox: changes.outbox.iter().map(encode).collect::<Result<_>>()?,
-            session,
-        };
+        // callers, rather than on the one writer thread.
+        let encoded = encode_changes(&mut changes)?;
         self.writer.commit(changes, Some(encoded)).await
     }
 
