@@ -5,8 +5,15 @@
 //! and no topic of its own. Read alone it matches whichever intent's
 //! examples share the aspect word; read after a topic it is matched again
 //! with that topic's title added, and the result is kept when it is the
-//! topic itself or one of the intents its buttons lead to. A message
-//! that read alone already gives one of those is left as it is.
+//! topic itself or one of the intents its buttons lead to.
+//!
+//! A message that read alone already gives the topic is left as it is; one
+//! that gives an intent a button leads to is left as it is when the topic
+//! supports that reading (`manfaatnya apa` after NIB scores the benefits of
+//! NIB higher with the topic's title than without it), and read as the
+//! topic's when the topic pulls away from it (`caranya gimana` after the
+//! IKM aid reads alone as how to get an NIB, a button of that answer; with
+//! the aid's title it asks how to apply for the aid).
 
 use super::Turn;
 use crate::matcher::{Decision, Layer, Match};
@@ -108,9 +115,10 @@ impl Turn<'_> {
                     .iter()
                     .any(|b| b.intent == id && id != FALLBACK)
         };
-        // Read alone it already asks about the topic or where its buttons
-        // lead (`manfaatnya apa` after NIB: the benefits of NIB).
-        if !decision.is_fallback() && related(&decision.best.intent) {
+        // Read alone it already asks about the topic.
+        let alone =
+            (!decision.is_fallback() && related(&decision.best.intent)).then_some(&decision.best);
+        if alone.is_some_and(|m| m.intent == topic.id) {
             return None;
         }
         let title = topic
@@ -118,6 +126,18 @@ impl Turn<'_> {
             .clone()
             .unwrap_or_else(|| topic.id.replace('_', " "));
         let again = self.active.matcher.decide(&format!("{text} {title}"));
+        // Read alone it asks where one of the topic's buttons leads: kept
+        // when the topic supports that reading, scoring it at least as high
+        // (`manfaatnya apa` after NIB: the benefits of NIB).
+        if let Some(alone) = alone {
+            let with_topic = std::iter::once(&again.best)
+                .chain(&again.runners_up)
+                .find(|m| m.intent == alone.intent)
+                .map_or(0.0, |m| m.score);
+            if with_topic >= alone.score {
+                return None;
+            }
+        }
         (!again.is_fallback() && related(&again.best.intent)).then_some(again.best)
     }
 }
