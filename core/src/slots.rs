@@ -476,7 +476,8 @@ mod tests {
                 None,
             ),
             // A phrase without a sentence's words cannot be told from a
-            // name: it is taken, and shown in the summary to confirm.
+            // name here, without the pack: the form refuses it when every
+            // word is the pack's and it matches a topic (engine::dialog).
             (
                 "timbangan pedagang ayam curang",
                 Some("Timbangan Pedagang Ayam Curang"),

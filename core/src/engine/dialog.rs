@@ -58,6 +58,11 @@ fn is_fix(text: &str) -> bool {
     ) || choice_number(text) == Some(2)
 }
 
+/// The score from which an answer in a form is read as being about one of
+/// the pack's intents: answered as a question in passing, or refused as a
+/// name.
+const CONFIDENT_SCORE: f32 = 0.5;
+
 /// Whether an answer to a free-text slot is really a question to the bot.
 fn looks_like_question(text: &str) -> bool {
     let t = text.trim();
@@ -192,7 +197,8 @@ impl Turn<'_> {
         let value = if !slot.required && is_skip(&text) {
             Some(String::new())
         } else {
-            let parsed = slots::parse(&slot, &self.inbound.content, today);
+            let parsed = slots::parse(&slot, &self.inbound.content, today)
+                .filter(|_| !(slot.kind == SlotKind::Name && self.names_a_topic(&text)));
             // A question asked mid-form is answered, and the form resumes. Any
             // text fits a text slot, so there only a question or a command
             // counts; a typed slot digresses when the answer does not fit.
@@ -262,6 +268,21 @@ impl Turn<'_> {
         Ok(())
     }
 
+    /// Whether `text`, given for a name, names one of the pack's topics
+    /// instead: two words or more, every one the pack's, and a confident
+    /// match (`timbangan pedagang curang` when asked for a name). A
+    /// citizen's name brings a word the pack does not know (`Tera
+    /// Wulandari`) or matches nothing.
+    fn names_a_topic(&self, text: &str) -> bool {
+        if text.split_whitespace().count() < 2 {
+            return false;
+        }
+        let decision = self.active.matcher.decide(text);
+        decision.unknown.is_empty()
+            && !decision.is_fallback()
+            && decision.best.score >= CONFIDENT_SCORE
+    }
+
     /// Answers `text` if it confidently asks something else, then repeats
     /// the pending question. `false` when it is not such a question.
     fn digression(&mut self, form: &Form, st: &FormState, text: &str) -> bool {
@@ -272,7 +293,7 @@ impl Turn<'_> {
         };
         let command = decision.best.layer == Layer::Command;
         if decision.is_fallback()
-            || decision.best.score < 0.5
+            || decision.best.score < CONFIDENT_SCORE
             || intent.form.is_some()
             || intent.action.is_some()
             || (intent.id == "menu" && !command)
