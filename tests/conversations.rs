@@ -557,8 +557,9 @@ async fn status_without_a_number_lists_the_conversations_latest_tickets() {
     assert!(!other.contains("-000001*"), "{other}");
 }
 
-/// A ticket filed before sessions remembered tickets (or by a session the
-/// store no longer holds) is still found by `#status` alone.
+/// A ticket filed before sessions listed their tickets, or without a
+/// session, is still found by `#status` alone; a session that lists its
+/// tickets is answered from its list, without looking at every ticket.
 #[tokio::test]
 async fn status_without_a_number_finds_tickets_the_session_does_not_remember() {
     let engine = engine();
@@ -586,4 +587,40 @@ async fn status_without_a_number_finds_tickets_the_session_does_not_remember() {
     assert!(status.contains("*ADU-2025-000007*"), "{status}");
     assert!(status.contains("status *diproses*"), "{status}");
     assert!(!status.contains("000008"), "{status}");
+    let key = layan::SessionKey::new("test", "warga-lama");
+    let session = engine.store().session(&key).await.unwrap().unwrap();
+    assert_eq!(session.tickets, ["ADU-2025-000007"]);
+    assert!(session.tickets_listed);
+
+    // A session saved by an older version (no `tickets_listed` in its row).
+    let old_key = layan::SessionKey::new("test", "tetangga");
+    let old: layan::Session =
+        serde_json::from_str(r#"{"menu":[],"last_intent":null,"last_seen_ms":1764000000000,"version":0,"form":null,"handoff":null,"rating_for":null}"#)
+            .unwrap();
+    assert!(!old.tickets_listed);
+    let saved = engine
+        .store()
+        .commit(layan::store::Changes {
+            session: Some((old_key, old)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(saved, layan::SaveOutcome::Saved(_)), "{saved:?}");
+    let status = text(&say(&engine, "tetangga", "#status").await);
+    assert!(status.contains("*ADU-2025-000008*"), "{status}");
+
+    // A citizen whose session lists its tickets (none yet) and a ticket
+    // stored for them outside the conversation: `#status` alone goes by
+    // the list, and does not look through every ticket.
+    say(&engine, "warga-baru", "halo").await;
+    let outside = layan::store::Changes {
+        tickets: vec![ticket("ADU-2025-000009", "warga-baru")],
+        ..Default::default()
+    };
+    let saved = engine.store().commit(outside).await.unwrap();
+    assert!(matches!(saved, layan::SaveOutcome::Saved(_)), "{saved:?}");
+    let status = text(&say(&engine, "warga-baru", "#status").await);
+    assert!(!status.contains("000009"), "{status}");
+    assert!(status.contains("diikuti nomor tiket"), "{status}");
 }

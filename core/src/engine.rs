@@ -406,7 +406,7 @@ impl Engine {
             } else {
                 store.session(&key).await?
             }
-            .unwrap_or_default();
+            .unwrap_or_else(Session::new);
             let mut turn = Turn::new(self, &active, key.clone(), session, &inbound);
             turn.budget = delivery.as_ref().and_then(|d| d.budget);
             turn.run().await?;

@@ -60,6 +60,23 @@ pub struct Session {
     /// [`REMEMBERED_TICKETS`]), so that `#status` alone can answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tickets: Vec<String>,
+    /// Whether `tickets` lists this conversation's tickets: true for a
+    /// session begun by a version that lists them, false for one saved
+    /// before then (the field is missing), whose tickets `#status` looks
+    /// up once.
+    #[serde(default)]
+    pub tickets_listed: bool,
+}
+
+impl Session {
+    /// A new conversation's session.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            tickets_listed: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// How many of a conversation's tickets `#status` without a number shows.

@@ -515,6 +515,22 @@ impl Turn<'_> {
         &mut self,
         buttons: Vec<Button>,
     ) -> crate::error::Result<bool> {
+        if !self.session.tickets_listed || self.session.version == 0 {
+            // A session saved before sessions listed their tickets, or a
+            // citizen's first message (tickets filed without a session):
+            // look the citizen's tickets up, once, and list them from now on.
+            let tickets = self.engine.inner.store.tickets().await?;
+            let mut newest: Vec<String> = tickets
+                .iter()
+                .rev()
+                .filter(|t| t.channel == self.key.channel && t.user == self.key.user)
+                .take(crate::session::REMEMBERED_TICKETS)
+                .map(|t| t.id.clone())
+                .collect();
+            newest.reverse();
+            self.session.tickets = newest;
+            self.session.tickets_listed = true;
+        }
         let mut parts = Vec::new();
         for id in self.session.tickets.clone().iter().rev() {
             if let Some(t) = self.engine.inner.store.ticket(id).await?
@@ -523,17 +539,6 @@ impl Turn<'_> {
             {
                 parts.push(self.status_text(&t));
             }
-        }
-        if self.session.tickets.is_empty() {
-            // A session from before it remembered tickets (or one that has
-            // expired from the store): look the citizen's tickets up.
-            let tickets = self.engine.inner.store.tickets().await?;
-            let newest = tickets
-                .iter()
-                .rev()
-                .filter(|t| t.channel == self.key.channel && t.user == self.key.user)
-                .take(crate::session::REMEMBERED_TICKETS);
-            parts.extend(newest.map(|t| self.status_text(t)));
         }
         if parts.is_empty() {
             return Ok(false);

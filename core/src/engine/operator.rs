@@ -90,7 +90,12 @@ impl Engine {
         mut f: impl FnMut(&mut Session, &mut Changes) -> Result<()>,
     ) -> Result<()> {
         for _ in 0..super::MAX_CAS_RETRIES {
-            let mut session = self.inner.store.session(key).await?.unwrap_or_default();
+            let mut session = self
+                .inner
+                .store
+                .session(key)
+                .await?
+                .unwrap_or_else(Session::new);
             let mut changes = Changes::default();
             f(&mut session, &mut changes)?;
             changes.session = Some((key.clone(), session));
