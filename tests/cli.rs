@@ -55,8 +55,18 @@ fn chat_reads_piped_messages_and_exits_at_the_end() {
 
 #[test]
 fn chat_with_a_pack_folder_and_verbose() {
+    // A folder of its own: a conversation left in `./data` by a user's own
+    // `layan chat` must not answer for this one.
+    let data = tempfile::tempdir().unwrap();
     let out = layan(
-        &["chat", "--pack", "intents/perindag", "--verbose"],
+        &[
+            "chat",
+            "--pack",
+            "intents/perindag",
+            "--verbose",
+            "--data",
+            data.path().to_str().unwrap(),
+        ],
         "tera ulang\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));
