@@ -333,3 +333,23 @@ async fn concurrent_messages_to_one_conversation_all_get_answers() {
         assert!(!replies.is_empty());
     }
 }
+
+/// A follow-up read with the topic just answered says so: staff reading
+/// the transcript see that `biaya nya brp` was understood from the
+/// conversation, not from its own words.
+#[tokio::test]
+async fn a_follow_up_is_marked_as_read_in_context() {
+    let engine = engine();
+    say(&engine, "w", "ada bantuan alat utk IKM?").await;
+    let cases = [
+        ("caranya gimana", "bantuan_usaha", Layer::Context),
+        // Read alone it already asks about the topic: its own layer.
+        ("syarat bantuan ikm apa", "bantuan_usaha", Layer::Similarity),
+    ];
+    for (input, intent, layer) in cases {
+        let out = say(&engine, "w", input).await;
+        assert_eq!((out.intent.as_str(), out.layer), (intent, layer), "{input}");
+    }
+    let alone = say(&engine, "baru", "caranya gimana").await;
+    assert_ne!(alone.layer, Layer::Context);
+}

@@ -67,6 +67,9 @@ pub enum Layer {
     Pattern,
     /// Similarity to the pack's examples.
     Similarity,
+    /// A follow-up, read with the topic just answered (`biayanya brp?`
+    /// after the answer about NIB).
+    Context,
     /// Nothing was confident enough.
     Fallback,
 }
@@ -81,6 +84,7 @@ impl Layer {
             Self::Keyword => "keyword",
             Self::Pattern => "pattern",
             Self::Similarity => "similarity",
+            Self::Context => "context",
             Self::Fallback => "fallback",
         }
     }

@@ -138,7 +138,10 @@ impl Turn<'_> {
                 return None;
             }
         }
-        (!again.is_fallback() && related(&again.best.intent)).then_some(again.best)
+        (!again.is_fallback() && related(&again.best.intent)).then_some(Match {
+            layer: Layer::Context,
+            ..again.best
+        })
     }
 }
 
