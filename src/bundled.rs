@@ -7,6 +7,10 @@ use layan_core::{Pack, Result};
 pub const FILES: &[(&str, &str)] = &[
     ("pack.toml", include_str!("../intents/perindag/pack.toml")),
     (
+        "intents/diluar.toml",
+        include_str!("../intents/perindag/intents/diluar.toml"),
+    ),
+    (
         "intents/ikm.toml",
         include_str!("../intents/perindag/intents/ikm.toml"),
     ),

@@ -55,10 +55,12 @@ fn out_of_scope_questions_fall_back() {
     // written before the change and not used to tune it (benches/RESULTS.md).
     let pack = layan::bundled::pack().unwrap();
     let matcher = Matcher::new(&pack).unwrap();
-    // Before `UNKNOWN_PENALTY`: 40 % and 41 %; with it, 65 % and 64 %.
+    // Before `UNKNOWN_PENALTY`: 40 % and 41 %; with it, 65 % and 64 %;
+    // with the pack's own fallback examples (intents/diluar.toml), 72.5 %
+    // and 67 %.
     for (file, floor) in [
-        ("outofscope-dev.jsonl", 0.60),
-        ("outofscope-test.jsonl", 0.58),
+        ("outofscope-dev.jsonl", 0.70),
+        ("outofscope-test.jsonl", 0.62),
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("intents/perindag/eval")
@@ -80,9 +82,19 @@ fn cross_validation_on_the_examples_holds_up_with_chat_noise() {
     let pack = layan::bundled::pack().unwrap();
     let clean = cross_validate(&pack, 5, Noise::None).unwrap();
     let noisy = cross_validate(&pack, 5, Noise::ChatLanguage).unwrap();
+    // Every example but the fallback's (questions about other things,
+    // measured by the out-of-scope files) is held out once.
+    assert!(
+        pack.intent("fallback")
+            .is_some_and(|f| !f.examples.is_empty())
+    );
     assert_eq!(
         clean.total,
-        pack.intents.iter().map(|i| i.examples.len()).sum::<usize>()
+        pack.intents
+            .iter()
+            .filter(|i| i.id != "fallback")
+            .map(|i| i.examples.len())
+            .sum::<usize>()
     );
     assert!(
         clean.accuracy >= 0.85,

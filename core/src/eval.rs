@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::matcher::Matcher;
 use crate::normalise::informal_variants;
-use crate::pack::Pack;
+use crate::pack::{FALLBACK, Pack};
 
 /// One labelled utterance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +208,13 @@ pub enum Noise {
 /// `folds`-fold cross-validation over the pack's own examples: every
 /// example is classified once by a matcher that never saw it.
 ///
+/// A pack's own `fallback` examples (questions it does not handle that
+/// share a word with one of its topics, each about something else) stay
+/// in every fold's training, where they compete with the held-out examples
+/// as they do in use; they are not held out themselves, since none stands
+/// for another. Out-of-scope questions are measured with [`evaluate`] on a
+/// file of their own.
+///
 /// # Errors
 /// [`Error::Config`] for fewer than two folds; matcher build errors.
 pub fn cross_validate(pack: &Pack, folds: usize, noise: Noise) -> Result<Report> {
@@ -226,6 +233,9 @@ pub fn cross_validate(pack: &Pack, folds: usize, noise: Noise) -> Result<Report>
         let mut held_out = Vec::new();
         for intent in &mut train.intents {
             let mut kept = Vec::new();
+            if intent.id == FALLBACK {
+                continue;
+            }
             for (i, e) in intent.examples.drain(..).enumerate() {
                 if i % folds == fold {
                     held_out.push((intent.id.clone(), e));
