@@ -61,8 +61,8 @@ const INDEX_LAYOUT: &str = "transcript_index";
 /// adjacent keys and share a page.
 const PENDING_LINES: usize = 32;
 
-/// How many sessions [`Hot`] keeps; past it, one is dropped for each new one
-/// (and read from the file when its citizen writes again).
+/// How many sessions [`Hot`] keeps; past it, the eighth committed longest
+/// ago is dropped (and read from the file when its citizen writes again).
 const HOT_SESSIONS: usize = 10_000;
 
 /// What every message's first read needs, kept in memory by the writer so
@@ -75,16 +75,21 @@ const HOT_SESSIONS: usize = 10_000;
 /// covers (it checks the seen id and the session version again, from this
 /// same memory: the writer changes it between groups, so when a group
 /// starts it is exactly what is committed).
-#[derive(Default)]
 struct Hot {
     seen: HashMap<String, u64>,
     sessions: HashMap<String, HotSession>,
+    /// How many sessions it keeps ([`HOT_SESSIONS`]).
+    capacity: usize,
+    /// Sessions committed so far: orders them by when.
+    commits: u64,
 }
 
 /// A committed session, with the transcript ids its row carries.
 struct HotSession {
     session: Session,
     pending: Vec<u64>,
+    /// When it was committed, as [`Hot::commits`] counted then.
+    at: u64,
 }
 
 /// What one group changed of what [`Hot`] mirrors, kept while the group is
@@ -112,12 +117,25 @@ impl Hot {
         }
     }
 
-    fn session(&mut self, key: String, session: HotSession) {
-        if self.sessions.len() >= HOT_SESSIONS && !self.sessions.contains_key(&key) {
-            let evicted = self.sessions.keys().next().cloned();
-            if let Some(evicted) = evicted {
-                self.sessions.remove(&evicted);
-            }
+    fn new(capacity: usize) -> Self {
+        Self {
+            seen: HashMap::new(),
+            sessions: HashMap::new(),
+            capacity,
+            commits: 0,
+        }
+    }
+
+    fn session(&mut self, key: String, mut session: HotSession) {
+        self.commits += 1;
+        session.at = self.commits;
+        if self.sessions.len() >= self.capacity && !self.sessions.contains_key(&key) {
+            // The eighth committed longest ago goes, in one pass: the
+            // citizens writing now stay in memory.
+            let mut ats: Vec<u64> = self.sessions.values().map(|s| s.at).collect();
+            let cut = ats.len() / 8;
+            let oldest_kept = *ats.select_nth_unstable(cut).1;
+            self.sessions.retain(|_, s| s.at >= oldest_kept);
         }
         self.sessions.insert(key, session);
     }
@@ -191,7 +209,7 @@ impl RedbStore {
             index_transcript(&tx)?;
         }
         tx.commit().map_err(db_err)?;
-        let mut hot = Hot::default();
+        let mut hot = Hot::new(HOT_SESSIONS);
         let tx = db.begin_read().map_err(db_err)?;
         for item in tx
             .open_table(SEEN)
@@ -784,6 +802,7 @@ impl<'tx> Tables<'tx> {
                 HotSession {
                     session: row,
                     pending,
+                    at: 0,
                 },
             );
         } else {
@@ -1082,6 +1101,37 @@ mod tests {
     use super::*;
     use crate::store::Direction;
 
+    /// Past its capacity, memory drops the sessions committed longest ago:
+    /// a citizen writing all along stays, one silent since the start goes.
+    #[test]
+    fn memory_keeps_the_sessions_committed_most_recently() {
+        let mut hot = Hot::new(16);
+        let commit = |hot: &mut Hot, key: &str| {
+            hot.session(
+                key.to_owned(),
+                HotSession {
+                    session: Session::default(),
+                    pending: Vec::new(),
+                    at: 0,
+                },
+            );
+        };
+        commit(&mut hot, "silent");
+        for n in 0..14 {
+            commit(&mut hot, &format!("warga-{n}"));
+            commit(&mut hot, "active");
+        }
+        assert_eq!(hot.sessions.len(), 16);
+        commit(&mut hot, "new");
+        // The two committed longest ago went: an eighth of sixteen.
+        assert_eq!(hot.sessions.len(), 15);
+        for key in ["active", "new", "warga-1", "warga-13"] {
+            assert!(hot.sessions.contains_key(key), "{key}");
+        }
+        assert!(!hot.sessions.contains_key("silent"));
+        assert!(!hot.sessions.contains_key("warga-0"));
+    }
+
     /// A data folder written before the per-conversation index existed
     /// gets the index on its first open.
     #[tokio::test]
@@ -1188,7 +1238,7 @@ mod tests {
         let db = Arc::new(Database::create(dir.path().join(FILE_NAME)).unwrap());
         let mut writer = RedbWriter {
             db,
-            hot: Arc::default(),
+            hot: Arc::new(Mutex::new(Hot::new(HOT_SESSIONS))),
         };
         let key = SessionKey::new("whatsapp", "a");
         let write = |session_version: u64, seen: Option<&str>| {
