@@ -55,96 +55,99 @@ const KNOWN_GRAM_SHARE: f32 = 0.8;
 /// shorthand out as them (`tp` → `tetapi`, `udh` → `sudah`), and a pack's
 /// examples need not hold every one, so without this a complaint typed
 /// `beli gula 1 kg tp kurang` lost to the penalty the word `tetapi`.
-const FUNCTION_WORDS: &[&str] = &[
-    "tetapi",
-    "tapi",
-    "namun",
-    "karena",
-    "jadi",
-    "sudah",
-    "belum",
-    "tidak",
-    "bukan",
-    "dengan",
-    "untuk",
-    "dari",
-    "pada",
-    "yang",
-    "ini",
-    "itu",
-    "saya",
-    "aku",
-    "kami",
-    "kita",
-    "anda",
-    "dia",
-    "mereka",
-    "apa",
-    "apakah",
-    "siapa",
-    "bagaimana",
-    "kapan",
-    "mengapa",
-    "kenapa",
-    "mana",
-    "berapa",
-    "juga",
-    "saja",
-    "hanya",
-    "masih",
-    "sangat",
-    "sekali",
-    "lagi",
-    "akan",
-    "sedang",
-    "bisa",
-    "dapat",
-    "harus",
-    "mau",
-    "ingin",
-    "atau",
-    "dan",
-    "serta",
-    "kalau",
-    "jika",
-    "agar",
-    "supaya",
-    "sehingga",
-    "pun",
-    "lah",
-    "kah",
-    "dong",
-    "sih",
-    "nya",
-    "ada",
-    "tadi",
-    "nanti",
-    "sini",
-    "situ",
-    "sana",
-    "begitu",
-    "begini",
-    "lalu",
-    "kemudian",
-    "terus",
-    "tolong",
-    "mohon",
-    "min",
-    "admin",
-    "pak",
-    "bapak",
-    "ibu",
-    "kak",
-    "kakak",
-    "mas",
-    "mbak",
-    "bang",
-    "deh",
-    "kok",
-    "kan",
-    "toh",
-    "loh",
-];
+fn is_function_word(word: &str) -> bool {
+    matches!(
+        word,
+        "tetapi"
+            | "tapi"
+            | "namun"
+            | "karena"
+            | "jadi"
+            | "sudah"
+            | "belum"
+            | "tidak"
+            | "bukan"
+            | "dengan"
+            | "untuk"
+            | "dari"
+            | "pada"
+            | "yang"
+            | "ini"
+            | "itu"
+            | "saya"
+            | "aku"
+            | "kami"
+            | "kita"
+            | "anda"
+            | "dia"
+            | "mereka"
+            | "apa"
+            | "apakah"
+            | "siapa"
+            | "bagaimana"
+            | "kapan"
+            | "mengapa"
+            | "kenapa"
+            | "mana"
+            | "berapa"
+            | "juga"
+            | "saja"
+            | "hanya"
+            | "masih"
+            | "sangat"
+            | "sekali"
+            | "lagi"
+            | "akan"
+            | "sedang"
+            | "bisa"
+            | "dapat"
+            | "harus"
+            | "mau"
+            | "ingin"
+            | "atau"
+            | "dan"
+            | "serta"
+            | "kalau"
+            | "jika"
+            | "agar"
+            | "supaya"
+            | "sehingga"
+            | "pun"
+            | "lah"
+            | "kah"
+            | "dong"
+            | "sih"
+            | "nya"
+            | "ada"
+            | "tadi"
+            | "nanti"
+            | "sini"
+            | "situ"
+            | "sana"
+            | "begitu"
+            | "begini"
+            | "lalu"
+            | "kemudian"
+            | "terus"
+            | "tolong"
+            | "mohon"
+            | "min"
+            | "admin"
+            | "pak"
+            | "bapak"
+            | "ibu"
+            | "kak"
+            | "kakak"
+            | "mas"
+            | "mbak"
+            | "bang"
+            | "deh"
+            | "kok"
+            | "kan"
+            | "toh"
+            | "loh"
+    )
+}
 
 /// Text longer than this many characters is matched on its beginning only:
 /// rambling messages rarely change topic, and matching stays fast.
@@ -494,8 +497,8 @@ impl Matcher {
                 continue;
             }
             counted += 1;
-            let known = FUNCTION_WORDS.contains(&w.as_str())
-                || self.speller.contains(w)
+            let known = self.speller.contains(w)
+                || is_function_word(w)
                 || self.similarity.knows_stem(w)
                 // A typo of a pack word, unless it is a standard word itself
                 // (`kapal` is not `kapan`).
