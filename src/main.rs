@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use layan::eval::{self, Noise, Report};
 use layan::serve::admin::stats::{self, Range};
-use layan::{Engine, Error, Matcher, Pack};
+use layan::{Engine, Error, Inbound, Matcher, Pack};
 
 /// mimalloc: under `layan serve`'s load, glibc's allocator spent most of
 /// its time in arena-lock futex calls between the async workers and the
@@ -71,6 +71,11 @@ enum Command {
     Explain {
         #[command(flatten)]
         pack: PackArg,
+        /// A message the same citizen sent before, in order (repeat it for
+        /// several): the message is then also answered in that conversation,
+        /// as a follow-up is.
+        #[arg(long, value_name = "MESSAGE")]
+        after: Vec<String>,
         /// The message.
         text: String,
     },
@@ -445,7 +450,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Explain { pack, text } => {
+        Command::Explain { pack, after, text } => {
             let pack = pack.load()?;
             let matcher = Matcher::new(&pack)?;
             let d = matcher.decide(&text);
@@ -475,6 +480,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for m in &d.runners_up {
                     writeln!(out, "  {:<22} {:.3} ({})", m.intent, m.score, m.layer)?;
                 }
+            }
+            if !after.is_empty() {
+                // The conversation as the engine holds it, in memory: what
+                // a follow-up, a menu number or an open form makes of it.
+                let engine = Engine::builder().pack(pack).build()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let outcome = rt.block_on(async {
+                    for earlier in &after {
+                        engine
+                            .handle_outcome(Inbound::text("explain", "warga", earlier))
+                            .await?;
+                    }
+                    engine
+                        .handle_outcome(Inbound::text("explain", "warga", &text))
+                        .await
+                })?;
+                writeln!(
+                    out,
+                    "in context: {} (layer {}, score {:.3}) after {} earlier message(s)",
+                    outcome.intent,
+                    outcome.layer,
+                    outcome.score,
+                    after.len()
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }

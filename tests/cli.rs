@@ -162,6 +162,32 @@ fn eval_cross_validates() {
     assert!(v["accuracy"].as_f64().unwrap() > 0.7);
 }
 
+/// With the messages before it, `explain` also answers the message in that
+/// conversation: a follow-up read alone and read after its topic.
+#[test]
+fn explain_after_earlier_messages_shows_the_follow_up() {
+    let out = layan(
+        &[
+            "explain",
+            "--after",
+            "ada bantuan alat utk IKM?",
+            "caranya gimana",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stdout(&out);
+    assert!(s.contains("decision:   izin_usaha"), "{s}");
+    assert!(
+        s.contains("in context: bantuan_usaha (layer context,"),
+        "{s}"
+    );
+    assert!(s.contains("after 1 earlier message(s)"), "{s}");
+    // Without `--after`, no conversation.
+    let alone = stdout(&layan(&["explain", "caranya gimana"], ""));
+    assert!(!alone.contains("in context:"), "{alone}");
+}
+
 #[test]
 fn explain_shows_the_decision() {
     let out = layan(&["explain", "sy mau bkin nib gmn"], "");
