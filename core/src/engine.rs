@@ -809,7 +809,11 @@ impl<'a> Turn<'a> {
 
     async fn answer(&mut self, m: Match) -> Result<()> {
         let pack = Arc::clone(&self.active.pack);
-        let Some(intent) = pack.intent(&m.intent) else {
+        // A pack's own fallback without a reply of its own answers as the
+        // built-in one does.
+        let own_words =
+            |i: &&crate::pack::Intent| i.id != FALLBACK || !i.reply.source().trim().is_empty();
+        let Some(intent) = pack.intent(&m.intent).filter(own_words) else {
             // A stale payload (the pack changed): treat as not understood.
             let decision = Decision {
                 normalised: String::new(),
@@ -1035,9 +1039,11 @@ impl<'a> Turn<'a> {
         );
         let text = match pack.intent(FALLBACK) {
             _ if waiting => builtin::FORWARDED.to_owned(),
-            Some(own) => self.render(&own.reply, &BTreeMap::new()),
-            None if buttons.is_empty() => builtin::FALLBACK_BARE.to_owned(),
-            None => builtin::FALLBACK.to_owned(),
+            Some(own) if !own.reply.source().trim().is_empty() => {
+                self.render(&own.reply, &BTreeMap::new())
+            }
+            _ if buttons.is_empty() => builtin::FALLBACK_BARE.to_owned(),
+            _ => builtin::FALLBACK.to_owned(),
         };
         if let Some(own) = pack.intent(FALLBACK) {
             for b in &own.buttons {

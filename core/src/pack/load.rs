@@ -867,8 +867,10 @@ fn parse_intent(
             }
         },
         None => {
-            // An intent that starts a form may let the form's first question speak.
-            if !t.contains_key("reply") && !t.contains_key("form") {
+            // An intent that starts a form may let the form's first question
+            // speak; a pack's own fallback without one keeps the built-in
+            // answer (its examples and buttons are what it adds).
+            if !t.contains_key("reply") && !t.contains_key("form") && id != FALLBACK {
                 r.problem(
                     id_span.clone(),
                     format!("{what} has no `reply`"),
