@@ -353,3 +353,25 @@ async fn a_follow_up_is_marked_as_read_in_context() {
     let alone = say(&engine, "baru", "caranya gimana").await;
     assert_ne!(alone.layer, Layer::Context);
 }
+
+/// The pack's own fallback (examples, buttons, no reply of its own) answers
+/// a question about something else with the built-in text and the nearest
+/// topics, a person and the menu as buttons.
+#[tokio::test]
+async fn the_packs_own_fallback_answers_with_the_built_in_text() {
+    let engine = engine();
+    let pack = engine.pack();
+    let fallback = pack.intent("fallback").expect("the pack's own");
+    assert!(fallback.reply.source().is_empty());
+    let out = say(&engine, "w", "beli tiket pesawat").await;
+    assert_eq!(out.intent, "fallback");
+    assert!(
+        text(&out).starts_with("Maaf, saya belum memahami"),
+        "{}",
+        text(&out)
+    );
+    let buttons = options(&out);
+    for want in ["Cek status tiket", "Tanya petugas", "Menu utama"] {
+        assert!(buttons.iter().any(|b| b == want), "{want}: {buttons:?}");
+    }
+}
