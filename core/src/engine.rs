@@ -811,9 +811,10 @@ impl<'a> Turn<'a> {
         let pack = Arc::clone(&self.active.pack);
         // A pack's own fallback without a reply of its own answers as the
         // built-in one does.
-        let own_words =
-            |i: &&crate::pack::Intent| i.id != FALLBACK || !i.reply.source().trim().is_empty();
-        let Some(intent) = pack.intent(&m.intent).filter(own_words) else {
+        let Some(intent) = pack
+            .intent(&m.intent)
+            .filter(|i| i.id != FALLBACK || i.has_reply())
+        else {
             // A stale payload (the pack changed): treat as not understood.
             let decision = Decision {
                 normalised: String::new(),
@@ -1039,9 +1040,7 @@ impl<'a> Turn<'a> {
         );
         let text = match pack.intent(FALLBACK) {
             _ if waiting => builtin::FORWARDED.to_owned(),
-            Some(own) if !own.reply.source().trim().is_empty() => {
-                self.render(&own.reply, &BTreeMap::new())
-            }
+            Some(own) if own.has_reply() => self.render(&own.reply, &BTreeMap::new()),
             _ if buttons.is_empty() => builtin::FALLBACK_BARE.to_owned(),
             _ => builtin::FALLBACK.to_owned(),
         };

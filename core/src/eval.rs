@@ -232,10 +232,10 @@ pub fn cross_validate(pack: &Pack, folds: usize, noise: Noise) -> Result<Report>
         let mut train = pack.clone();
         let mut held_out = Vec::new();
         for intent in &mut train.intents {
-            let mut kept = Vec::new();
             if intent.id == FALLBACK {
                 continue;
             }
+            let mut kept = Vec::new();
             for (i, e) in intent.examples.drain(..).enumerate() {
                 if i % folds == fold {
                     held_out.push((intent.id.clone(), e));

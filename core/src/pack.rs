@@ -255,6 +255,15 @@ pub struct Intent {
     pub source: Source,
 }
 
+impl Intent {
+    /// Whether it has a reply of its own: every intent does but one that
+    /// starts a form, or a pack's own fallback that keeps the built-in text.
+    #[must_use]
+    pub fn has_reply(&self) -> bool {
+        !self.reply.source().trim().is_empty()
+    }
+}
+
 /// What an intent or a completed form does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
