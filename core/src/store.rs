@@ -10,6 +10,7 @@
 //! are durable.
 
 mod journal;
+mod log;
 mod memory;
 mod redb;
 #[cfg(feature = "sled")]

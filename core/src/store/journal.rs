@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::log::{self, Record, frame, read_frame, record_of};
 use super::memory::Data;
 use super::redb::claim_folder;
 use super::writer::{Done, GroupWriter, Job, Writer};
@@ -61,8 +62,6 @@ use crate::session::{SaveOutcome, Session, SessionKey};
 const LOG: &str = "journal.log";
 const SNAPSHOT: &str = "snapshot.json";
 const LOCK: &str = "journal.lock";
-/// Payload length, CRC, sequence.
-const HEADER: usize = 4 + 4 + 8;
 /// The snapshot format this code writes and reads.
 const FORMAT: u32 = 1;
 
@@ -131,26 +130,6 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// A log record as written (borrowing the job) …
-#[derive(Serialize)]
-enum RecordRef<'a> {
-    Commit(&'a Changes),
-    Next(&'a str),
-    Outbox(&'a [OutboxUpdate]),
-    Accept(&'a [InboxItem]),
-    Forget(u64),
-}
-
-/// … and as read back.
-#[derive(Deserialize)]
-enum Record {
-    Commit(Box<Changes>),
-    Next(String),
-    Outbox(Vec<OutboxUpdate>),
-    Accept(Vec<InboxItem>),
-    Forget(u64),
-}
-
 #[derive(Serialize)]
 struct SnapshotRef<'a> {
     format: u32,
@@ -169,38 +148,6 @@ struct Snapshot {
     format: u32,
     seq: u64,
     data: Data,
-}
-
-/// Appends one framed record to `buf`.
-fn frame(buf: &mut Vec<u8>, seq: u64, record: &RecordRef<'_>) -> Result<()> {
-    let start = buf.len();
-    buf.extend_from_slice(&[0; HEADER]);
-    serde_json::to_writer(&mut *buf, record)
-        .map_err(|e| Error::Store(format!("cannot encode a journal record: {e}")))?;
-    let len = u32::try_from(buf.len() - start - HEADER)
-        .map_err(|_| Error::Store("a journal record over 4 GiB".to_owned()))?;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&seq.to_le_bytes());
-    crc.update(&buf[start + HEADER..]);
-    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    buf[start + 4..start + 8].copy_from_slice(&crc.finalize().to_le_bytes());
-    buf[start + 8..start + HEADER].copy_from_slice(&seq.to_le_bytes());
-    Ok(())
-}
-
-/// The record starting at `at`: its sequence, payload and the next
-/// record's offset; `None` when the bytes there are not a whole, intact
-/// record.
-fn read_frame(bytes: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
-    let header = bytes.get(at..at + HEADER)?;
-    let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
-    let seq = u64::from_le_bytes(header[8..16].try_into().ok()?);
-    let payload = bytes.get(at + HEADER..(at + HEADER).checked_add(len)?)?;
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&seq.to_le_bytes());
-    hasher.update(payload);
-    (hasher.finalize() == crc).then_some((seq, payload, at + HEADER + len))
 }
 
 /// Applies `job` to the live tables: its result, and whether it changed
@@ -235,16 +182,6 @@ fn apply(live: &mut Live, job: &Job) -> (Done, bool) {
             let n = live.data.forget(*before);
             (Done::Number(n), n > 0)
         }
-    }
-}
-
-fn record_of(job: &Job) -> RecordRef<'_> {
-    match job {
-        Job::Commit(c) => RecordRef::Commit(&c.changes),
-        Job::Next(name) => RecordRef::Next(name),
-        Job::Outbox(u) => RecordRef::Outbox(u),
-        Job::Accept(items) => RecordRef::Accept(items),
-        Job::Forget(before) => RecordRef::Forget(*before),
     }
 }
 
@@ -418,13 +355,7 @@ fn replay_log(data: &mut Data, seq: &mut u64, path: &Path, bytes: &[u8]) -> Resu
     let mut at = 0;
     while let Some((record_seq, payload, next)) = read_frame(bytes, at) {
         if record_seq > *seq {
-            let record: Record = serde_json::from_slice(payload).map_err(|e| {
-                Error::Store(format!(
-                    "{} record {record_seq} cannot be read: {e}",
-                    path.display()
-                ))
-            })?;
-            replay(data, record_seq, record)?;
+            replay(data, record_seq, log::decode(path, record_seq, payload)?)?;
             *seq = record_seq;
         }
         at = next;
@@ -684,13 +615,7 @@ impl GroupWriter for JournalWriter {
             .zip(1..)
             .map(|(job, i)| {
                 let start = encoded.len();
-                match frame(&mut encoded, base + i, &record_of(job)) {
-                    Ok(()) => Ok(start..encoded.len()),
-                    Err(e) => {
-                        encoded.truncate(start);
-                        Err(e)
-                    }
-                }
+                frame(&mut encoded, base + i, &record_of(job)).map(|()| start..encoded.len())
             })
             .collect();
         self.seq = base + jobs.len() as u64;
@@ -854,6 +779,7 @@ impl Store for JournalStore {
 mod tests {
     use super::*;
     use crate::message::Content;
+    use crate::store::log::RecordRef;
     use crate::store::{Direction, HandoffState, MemoryStore, TicketStatus};
 
     fn saved(outcome: SaveOutcome) {

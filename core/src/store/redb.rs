@@ -1,14 +1,17 @@
-//! The embedded default store: one redb file, durable commits.
+//! The embedded default store: one redb file and its write-ahead log.
 //!
 //! One writer thread owns every write ([`Writer`]): it applies each queued
 //! group in one write transaction (each change set with its own
-//! compare-and-swap: a set that conflicts is skipped whole) and commits once
-//! with immediate durability (fsync). So concurrent messages share one
-//! fsync — group commit — while each caller returns only after its own
-//! changes are on disk. Reads use redb's MVCC read transactions on the
-//! blocking pool, never on the async workers; the two every message starts
-//! with are answered from memory instead ([`Hot`]): whether its provider id
-//! was seen, and its conversation's session.
+//! compare-and-swap: a set that conflicts is skipped whole) and commits it.
+//! The group becomes durable through the log ([`wal`]): its records are
+//! appended to `layan.wal` and synced on a thread of their own, while the
+//! writer goes on with the next group; every second or so a commit is made
+//! durable in the database itself and the log starts again. So concurrent
+//! messages share one sync — group commit — while each caller returns only
+//! after its own changes are on disk. Reads use redb's MVCC read
+//! transactions on the blocking pool, never on the async workers; the two
+//! every message starts with are answered from memory instead ([`Hot`]):
+//! whether its provider id was seen, and its conversation's session.
 //!
 //! The writer thread is the one thing every message waits for, so it does
 //! as little as it can: callers encode their records before they queue them
@@ -16,15 +19,20 @@
 //! version) are answered from the same memory, and the rows every message
 //! touches — the sequences and the counters — are written once per group.
 
-use std::collections::{BTreeMap, HashMap};
+mod wal;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::writer::{Commit, Done, Encoded, GroupWriter, Job, Writer};
+use self::wal::{Logged, ToLog, Wal};
+use super::log::{self, RecordRef};
+use super::writer::{Commit, Done, Encoded, GroupWriter, Job, Reply, Writer, answer};
 use super::{
     Changes, DeadLetter, Delivery, Handoff, InboxItem, OutboxMessage, OutboxUpdate, Store, Ticket,
     TranscriptEntry,
@@ -53,6 +61,22 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// [`META`]'s key for the transcript index's layout; version 2 keeps the
 /// newest ids in the session rows.
 const INDEX_LAYOUT: &str = "transcript_index";
+/// [`META`]'s key for the sequence of the last log record the database
+/// holds (see [`wal`]).
+const WAL_SEQ: &str = "wal";
+/// Past this much log since the last checkpoint, the next group is
+/// committed durably to the database and the log starts again …
+const CHECKPOINT_BYTES: u64 = 64 << 20;
+/// … and past this much time (or after as long without a write).
+///
+/// A checkpoint's sync writes the pages of every commit since the last
+/// one, and the writer waits for it: under the load run's full load
+/// (15,000 messages/s) that is 100–300 ms once a second, which each of
+/// the citizens writing then waits once. Rarer checkpoints wait longer
+/// each time and leave more log to apply after a crash; a thread syncing
+/// the file ahead of them (tried) made every sync of the log wait behind
+/// it instead.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How many transcript ids a session row carries before they move to
 /// [`TRANSCRIPT_INDEX`]. Every message rewrites its session row anyway, so
 /// carrying the ids there costs bytes, not B-tree inserts: the index's
@@ -77,6 +101,12 @@ const HOT_SESSIONS: usize = 10_000;
 /// starts it is exactly what is committed).
 struct Hot {
     seen: HashMap<String, u64>,
+    /// Of `seen`, the ids whose log records are not synced yet: not
+    /// reported as seen outside the writer (see [`wal`]).
+    unsynced_seen: HashSet<String>,
+    /// The newest outbox id that is durable: those after it are not handed
+    /// to the sender yet.
+    durable_outbox: u64,
     sessions: HashMap<String, HotSession>,
     /// How many sessions it keeps ([`HOT_SESSIONS`]).
     capacity: usize,
@@ -120,6 +150,8 @@ impl Hot {
     fn new(capacity: usize) -> Self {
         Self {
             seen: HashMap::new(),
+            unsynced_seen: HashSet::new(),
+            durable_outbox: 0,
             sessions: HashMap::new(),
             capacity,
             commits: 0,
@@ -221,14 +253,16 @@ impl RedbStore {
             hot.seen.insert(key.value().to_owned(), at.value());
         }
         drop(tx);
-        let db = Arc::new(db);
         let hot = Arc::new(Mutex::new(hot));
+        let wal_path = dir.join(wal::FILE_NAME);
+        let seq = wal::replay(&db, &hot, &wal_path)?;
+        hot.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .durable_outbox = wal::last_outbox(&db)?;
+        let db = Arc::new(db);
         let writer = Writer::spawn(
             "layan-redb-writer",
-            RedbWriter {
-                db: Arc::clone(&db),
-                hot: Arc::clone(&hot),
-            },
+            RedbWriter::new(Arc::clone(&db), Arc::clone(&hot), wal_path, seq)?,
         )?;
         Ok(Self {
             db,
@@ -372,53 +406,213 @@ impl<'a> SessionRow<'a> {
     }
 }
 
-/// Applies a group in one write transaction and one durable commit, then
-/// records in [`Hot`] what it wrote.
+/// Applies each group in one write transaction, records in [`Hot`] what it
+/// wrote, and hands its log records to the log thread ([`wal`]), which
+/// answers the group's callers once they are synced.
 struct RedbWriter {
     db: Arc<Database>,
     hot: Arc<Mutex<Hot>>,
+    wal: Wal,
+    /// The sequence number of the last log record.
+    seq: u64,
+    /// Log bytes since the last checkpoint.
+    log_bytes: u64,
+    /// When the last checkpoint was.
+    checkpointed: Instant,
+    /// Whether a group was committed since the last checkpoint without
+    /// being durable in the database.
+    unchecked: bool,
 }
 
-impl GroupWriter for RedbWriter {
-    fn write_group(&mut self, jobs: &mut [Job]) -> Vec<Result<Done>> {
-        let count = jobs.len();
-        let fail = |msg: String| (0..count).map(|_| Err(Error::Store(msg.clone()))).collect();
-        let tx = match self.db.begin_write() {
-            Ok(tx) => tx,
-            Err(e) => return fail(db_err(e).to_string()),
-        };
-        let mut done = Vec::with_capacity(count);
+/// A group applied and committed to the database.
+struct Applied {
+    results: Vec<Result<Done>>,
+    /// The framed log records of the jobs that changed something.
+    frames: Vec<u8>,
+    seen: Vec<String>,
+    outbox_last: Option<u64>,
+}
+
+/// Whether `job`, which ended in `done`, changed anything: only then is it
+/// logged (a duplicate or a conflict wrote nothing).
+fn changed(job: &Job, done: &Done) -> bool {
+    match (job, done) {
+        (Job::Commit(_), Done::Saved(outcome)) => matches!(outcome, SaveOutcome::Saved(_)),
+        (Job::Outbox(updates), _) => !updates.is_empty(),
+        (Job::Accept(_), Done::Accepted(ids)) => ids.iter().any(Option::is_some),
+        (Job::Forget(_), Done::Number(n)) => *n > 0,
+        _ => true,
+    }
+}
+
+impl RedbWriter {
+    /// The writer of `db`, logging to `wal_path` after record `seq`.
+    fn new(db: Arc<Database>, hot: Arc<Mutex<Hot>>, wal_path: PathBuf, seq: u64) -> Result<Self> {
+        let log = wal::open(&wal_path)?;
+        Ok(Self {
+            wal: Wal::start(log, wal_path, Arc::clone(&hot))?,
+            db,
+            hot,
+            seq,
+            log_bytes: 0,
+            checkpointed: Instant::now(),
+            unchecked: false,
+        })
+    }
+
+    /// Applies a group in one write transaction and commits it: durably
+    /// when `checkpoint`, else for the process only (its log records make
+    /// it durable). A job that fails fails the whole group.
+    fn apply(&mut self, jobs: &mut [Job], checkpoint: bool) -> Result<Applied> {
+        if let Some(why) = self.wal.failed.get() {
+            return Err(Error::Store(why.clone()));
+        }
+        // The records are taken before the jobs are applied: applying
+        // moves a commit's session into memory.
+        let payloads = jobs
+            .iter_mut()
+            .map(|job| match job {
+                Job::Commit(c) => match c.encoded.as_mut() {
+                    Some(e) if !e.record.is_empty() => Ok(std::mem::take(&mut e.record)),
+                    _ => log::encode(&RecordRef::Commit(&c.changes)),
+                },
+                other => log::encode(&log::record_of(other)),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut tx = self.db.begin_write().map_err(db_err)?;
+        if !checkpoint {
+            tx.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Store(format!("redb: {e}")))?;
+        }
         let mut tables = Tables::new(&tx, &self.hot);
-        for job in jobs {
-            match tables.apply(job) {
-                Ok(d) => done.push(Ok(d)),
-                // A half-applied job must not be committed with the others:
-                // abort the transaction; every caller sees the error and retries.
-                Err(e) => {
-                    drop(tables);
-                    drop(tx.abort());
-                    return fail(e.to_string());
-                }
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut frames = Vec::new();
+        let mut seq = self.seq;
+        for (job, payload) in jobs.iter_mut().zip(&payloads) {
+            let done = tables.apply(job)?;
+            if changed(job, &done) {
+                seq += 1;
+                log::frame_payload(&mut frames, seq, payload)?;
             }
+            results.push(Ok(done));
         }
-        if let Err(e) = tables.flush() {
-            drop(tables);
-            drop(tx.abort());
-            return fail(e.to_string());
+        if seq > self.seq {
+            tables.wal_seq = Some(seq);
         }
+        tables.flush()?;
+        let outbox_last = tables.numbers.get("outbox").copied();
         let group = std::mem::take(&mut tables.group);
         // Tables borrow the transaction: closed before it commits.
         drop(tables);
-        match tx.commit() {
-            Ok(()) => {
-                self.hot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .committed(group);
-                done
+        tx.commit().map_err(db_err)?;
+        self.seq = seq;
+        let seen: Vec<String> = group.seen.keys().cloned().collect();
+        {
+            let mut hot = self.hot.lock().unwrap_or_else(PoisonError::into_inner);
+            hot.committed(group);
+            if !checkpoint {
+                hot.unsynced_seen.extend(seen.iter().cloned());
             }
-            Err(e) => fail(db_err(e).to_string()),
         }
+        Ok(Applied {
+            results,
+            frames,
+            seen,
+            outbox_last,
+        })
+    }
+
+    /// Whether the next group should be a checkpoint.
+    fn checkpoint_due(&self) -> bool {
+        self.log_bytes >= CHECKPOINT_BYTES || self.checkpointed.elapsed() >= CHECKPOINT_EVERY
+    }
+
+    /// After a durable commit: the log may start again.
+    fn checkpointed(&mut self) {
+        self.wal.send(ToLog::Checkpoint);
+        self.log_bytes = 0;
+        self.checkpointed = Instant::now();
+        self.unchecked = false;
+    }
+
+    /// Makes every group durable in the database (an empty durable commit)
+    /// and starts the log again; nothing to do when none is waiting, or
+    /// when the log failed (what it refused must not become durable now).
+    fn checkpoint(&mut self) {
+        if !self.unchecked || self.wal.failed.get().is_some() {
+            return;
+        }
+        let committed = self
+            .db
+            .begin_write()
+            .map_err(redb::Error::from)
+            .and_then(|tx| tx.commit().map_err(redb::Error::from))
+            .map_err(db_err);
+        match committed {
+            Ok(()) => self.checkpointed(),
+            Err(e) => {
+                tracing::warn!(target: "layan_core::store", error = %e, "cannot checkpoint the redb store; its log keeps everything meanwhile");
+            }
+        }
+    }
+}
+
+impl GroupWriter for RedbWriter {
+    /// A group committed durably, answered at once (a checkpoint).
+    fn write_group(&mut self, jobs: &mut [Job]) -> Vec<Result<Done>> {
+        match self.apply(jobs, true) {
+            Ok(applied) => {
+                self.checkpointed();
+                applied.results
+            }
+            Err(e) => jobs
+                .iter()
+                .map(|_| Err(Error::Store(e.to_string())))
+                .collect(),
+        }
+    }
+
+    fn write_and_answer(&mut self, jobs: &mut [Job], replies: Vec<Reply>) {
+        let checkpoint = self.checkpoint_due();
+        match self.apply(jobs, checkpoint) {
+            Ok(applied) => {
+                // A group committed durably needs no log records.
+                let frames = if checkpoint {
+                    Vec::new()
+                } else {
+                    applied.frames
+                };
+                self.log_bytes += frames.len() as u64;
+                self.unchecked |= !checkpoint;
+                self.wal.send(ToLog::Group(Logged {
+                    frames,
+                    replies,
+                    results: applied.results,
+                    seen: applied.seen,
+                    outbox_last: applied.outbox_last,
+                }));
+                if checkpoint {
+                    self.checkpointed();
+                }
+            }
+            // Nothing of the group was committed: every caller sees the
+            // error and may retry.
+            Err(e) => answer(
+                replies,
+                jobs.iter()
+                    .map(|_| Err(Error::Store(e.to_string())))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn idle(&mut self) {
+        self.checkpoint();
+    }
+
+    fn finish(&mut self) {
+        self.checkpoint();
+        self.wal.stop();
     }
 }
 
@@ -448,6 +642,10 @@ struct Tables<'tx> {
     counters: Option<Table<'tx, &'static str, i64>>,
     sequences: Option<Table<'tx, &'static str, u64>>,
     seen: Option<Table<'tx, &'static str, u64>>,
+    meta: Option<Table<'tx, &'static str, u64>>,
+    /// The sequence of the group's last log record, written to [`META`] by
+    /// [`Tables::flush`] (`None`: the group logged nothing).
+    wal_seq: Option<u64>,
     /// The group's sequences, by name: the last number handed out. Read
     /// from [`SEQUENCES`] on first use and written back once, by
     /// [`Tables::flush`]: a group of a hundred messages would otherwise
@@ -510,6 +708,8 @@ impl<'tx> Tables<'tx> {
             counters: None,
             sequences: None,
             seen: None,
+            meta: None,
+            wal_seq: None,
             numbers: HashMap::new(),
             counts: HashMap::new(),
         }
@@ -586,8 +786,14 @@ impl<'tx> Tables<'tx> {
         }
     }
 
-    /// Writes what the group kept aside: its sequences and counters.
+    /// Writes what the group kept aside: its sequences, counters and last
+    /// log record.
     fn flush(&mut self) -> Result<()> {
+        if let Some(seq) = self.wal_seq {
+            open(self.tx, &mut self.meta, META)?
+                .insert(WAL_SEQ, seq)
+                .map_err(db_err)?;
+        }
         if !self.numbers.is_empty() {
             let t = open(self.tx, &mut self.sequences, SEQUENCES)?;
             for (name, last) in &self.numbers {
@@ -864,6 +1070,7 @@ fn encode_changes(c: &mut Changes) -> Result<Encoded> {
         None => None,
     };
     Ok(Encoded {
+        record: Vec::new(),
         transcript: c.transcript.iter().map(encode).collect::<Result<_>>()?,
         outbox: c.outbox.iter().map(encode).collect::<Result<_>>()?,
         session,
@@ -918,7 +1125,9 @@ impl Store for RedbStore {
     async fn commit(&self, mut changes: Changes) -> Result<SaveOutcome> {
         // Encoded here, on the caller's task, in parallel with other
         // callers, rather than on the one writer thread.
-        let encoded = encode_changes(&mut changes)?;
+        let record = log::encode(&RecordRef::Commit(&changes))?;
+        let mut encoded = encode_changes(&mut changes)?;
+        encoded.record = record;
         self.writer.commit(changes, Some(encoded)).await
     }
 
@@ -1042,14 +1251,19 @@ impl Store for RedbStore {
     }
 
     async fn outbox(&self) -> Result<Vec<(u64, OutboxMessage)>> {
-        self.read(|tx| with_ids(tx, OUTBOX)).await
+        self.outbox_after(0).await
     }
 
+    /// Only durable messages: see [`wal`].
     async fn outbox_after(&self, after: u64) -> Result<Vec<(u64, OutboxMessage)>> {
+        let durable = self.hot().durable_outbox;
+        if durable <= after {
+            return Ok(Vec::new());
+        }
         self.read(move |tx| {
             let t = tx.open_table(OUTBOX).map_err(db_err)?;
             let mut out = Vec::new();
-            for item in t.range(after.saturating_add(1)..).map_err(db_err)? {
+            for item in t.range(after.saturating_add(1)..=durable).map_err(db_err)? {
                 let (k, v) = item.map_err(db_err)?;
                 out.push((k.value(), decode(v.value())?));
             }
@@ -1068,7 +1282,8 @@ impl Store for RedbStore {
 
     async fn is_seen(&self, channel: &str, message_id: &str) -> Result<bool> {
         let key = super::dedup_key(channel, message_id);
-        Ok(self.hot().seen.contains_key(&key))
+        let hot = self.hot();
+        Ok(hot.seen.contains_key(&key) && !hot.unsynced_seen.contains(&key))
     }
 
     async fn inbox(&self) -> Result<Vec<(u64, InboxItem)>> {
@@ -1236,10 +1451,8 @@ mod tests {
     fn a_group_checks_each_change_against_the_ones_before_it() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join(FILE_NAME)).unwrap());
-        let mut writer = RedbWriter {
-            db,
-            hot: Arc::new(Mutex::new(Hot::new(HOT_SESSIONS))),
-        };
+        let hot = Arc::new(Mutex::new(Hot::new(HOT_SESSIONS)));
+        let mut writer = RedbWriter::new(db, hot, dir.path().join(wal::FILE_NAME), 0).unwrap();
         let key = SessionKey::new("whatsapp", "a");
         let write = |session_version: u64, seen: Option<&str>| {
             Job::Commit(Box::new(Commit {
@@ -1458,5 +1671,186 @@ mod tests {
             ["lama 1", "lama 2", "baru"]
         );
         assert_eq!(store.session(&key).await.unwrap().unwrap().version, 5);
+    }
+
+    /// The log's framed records of `records`, numbered from `first`.
+    fn log_of(first: u64, records: &[RecordRef<'_>]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for (seq, record) in (first..).zip(records) {
+            log::frame(&mut buf, seq, record).unwrap();
+        }
+        buf
+    }
+
+    fn answer_to(user: &str, text: &str) -> OutboxMessage {
+        OutboxMessage {
+            channel: "whatsapp".into(),
+            user: user.into(),
+            text: text.into(),
+            ..OutboxMessage::default()
+        }
+    }
+
+    /// What a crash leaves: groups whose records reached the log after the
+    /// database's last durable commit. On open they are applied again, once;
+    /// a record the database already holds is skipped, a record cut short
+    /// is dropped, and the log starts again.
+    #[tokio::test]
+    async fn records_after_the_last_checkpoint_are_applied_again_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SessionKey::new("whatsapp", "a");
+        let first = Changes {
+            session: Some((key.clone(), Session::default())),
+            transcript: vec![said("a", "halo", 1)],
+            ..Changes::default()
+        };
+        {
+            let store = RedbStore::open(dir.path()).unwrap();
+            assert_eq!(
+                store.commit(first.clone()).await.unwrap(),
+                SaveOutcome::Saved(1)
+            );
+        }
+        // Closed cleanly: checkpointed, the log empty.
+        let wal = dir.path().join(wal::FILE_NAME);
+        let store = reopen(dir.path()).await;
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        drop(store);
+        let durable = loop {
+            match Database::create(dir.path().join(FILE_NAME)) {
+                Ok(db) => break wal::durable_seq(&db).unwrap(),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let session = Session {
+            version: 1,
+            last_intent: Some("izin_usaha".into()),
+            ..Session::default()
+        };
+        let second = Changes {
+            seen: Some((super::super::dedup_key("whatsapp", "wamid.2"), 5)),
+            session: Some((key.clone(), session)),
+            transcript: vec![said("a", "nama saya budi", 2)],
+            outbox: vec![answer_to("a", "Terima kasih, Budi.")],
+            ..Changes::default()
+        };
+        let item = InboxItem {
+            channel: "whatsapp".into(),
+            user: "b".into(),
+            message_id: "wamid.3".into(),
+            content: crate::message::Content::Text("halo".into()),
+            time_ms: 6,
+            received_ms: 6,
+            profile_name: None,
+        };
+        let items = [item];
+        // The first commit again (the database holds it: were it applied,
+        // its version would conflict and the open fail), then the lost
+        // groups, then half a record.
+        let mut bytes = log_of(durable, &[RecordRef::Commit(&first)]);
+        bytes.extend(log_of(
+            durable + 1,
+            &[
+                RecordRef::Commit(&second),
+                RecordRef::Next("seq:ADU-2026"),
+                RecordRef::Accept(&items),
+            ],
+        ));
+        let torn = log_of(durable + 4, &[RecordRef::Next("seq:ADU-2026")]);
+        bytes.extend_from_slice(&torn[..torn.len() / 2]);
+        std::fs::write(&wal, &bytes).unwrap();
+
+        let store = RedbStore::open(dir.path()).unwrap();
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        {
+            let session = store.session(&key).await.unwrap().unwrap();
+            assert_eq!(
+                (session.version, session.last_intent.as_deref()),
+                (2, Some("izin_usaha"))
+            );
+            assert_eq!(
+                texts(store.conversation(&key, 0, 10).await.unwrap()),
+                ["halo", "nama saya budi"]
+            );
+            let outbox = store.outbox().await.unwrap();
+            assert_eq!(outbox.len(), 1);
+            assert_eq!(outbox[0].1.text, "Terima kasih, Budi.");
+            assert!(store.is_seen("whatsapp", "wamid.2").await.unwrap());
+            assert_eq!(store.inbox().await.unwrap().len(), 1);
+            assert!(store.is_seen("whatsapp", "wamid.3").await.unwrap());
+            // The torn number was never handed out.
+            assert_eq!(store.next_number("ADU-2026").await.unwrap(), 2);
+        }
+        drop(store);
+        // Not applied twice: the next open finds what this one left.
+        let store = reopen(dir.path()).await;
+        let session = store.session(&key).await.unwrap().unwrap();
+        assert_eq!(session.version, 2);
+        assert_eq!(store.next_number("ADU-2026").await.unwrap(), 3);
+        assert_eq!(store.outbox().await.unwrap().len(), 1);
+    }
+
+    /// A record after the last checkpoint that does not apply means the log
+    /// and the database disagree: the store refuses to open and says so.
+    #[tokio::test]
+    async fn a_log_that_does_not_follow_the_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SessionKey::new("whatsapp", "a");
+        {
+            let store = RedbStore::open(dir.path()).unwrap();
+            let c = Changes {
+                session: Some((key.clone(), Session::default())),
+                ..Changes::default()
+            };
+            assert_eq!(store.commit(c).await.unwrap(), SaveOutcome::Saved(1));
+        }
+        drop(reopen(dir.path()).await);
+        // A write of the session at the version it had before.
+        let stale = Changes {
+            session: Some((key, Session::default())),
+            ..Changes::default()
+        };
+        let wal = dir.path().join(wal::FILE_NAME);
+        std::fs::write(&wal, log_of(1_000, &[RecordRef::Commit(&stale)])).unwrap();
+        let err = loop {
+            match RedbStore::open(dir.path()) {
+                Err(e) if e.to_string().contains("already open") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => break e.to_string(),
+                Ok(_) => panic!("a log that does not apply was accepted"),
+            }
+        };
+        assert!(err.contains("layan.wal record 1000"), "{err}");
+        assert!(err.contains("does not follow the database"), "{err}");
+    }
+
+    /// What the log has not synced yet acts on nothing: a provider id is
+    /// not reported as seen and an outbox message is not handed out.
+    #[tokio::test]
+    async fn what_is_not_synced_is_neither_seen_nor_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let c = Changes {
+            seen: Some((super::super::dedup_key("whatsapp", "wamid.1"), 5)),
+            outbox: vec![answer_to("a", "satu"), answer_to("a", "dua")],
+            ..Changes::default()
+        };
+        assert_eq!(store.commit(c).await.unwrap(), SaveOutcome::Saved(0));
+        assert!(store.is_seen("whatsapp", "wamid.1").await.unwrap());
+        assert_eq!(store.outbox().await.unwrap().len(), 2);
+        {
+            // As the writer leaves them while the group's records are on
+            // their way to the log.
+            let mut hot = store.hot();
+            hot.unsynced_seen
+                .insert(super::super::dedup_key("whatsapp", "wamid.1"));
+            hot.durable_outbox = 1;
+        }
+        assert!(!store.is_seen("whatsapp", "wamid.1").await.unwrap());
+        let outbox = store.outbox().await.unwrap();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].1.text, "satu");
+        assert!(store.outbox_after(1).await.unwrap().is_empty());
     }
 }

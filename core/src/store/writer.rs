@@ -7,6 +7,7 @@
 //! and concurrent messages share the cost of durability.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -16,6 +17,21 @@ use crate::session::SaveOutcome;
 
 /// How many queued jobs one group takes at most.
 const MAX_GROUP: usize = 256;
+
+/// How long the writer waits for a job before it tells the backend it is
+/// idle ([`GroupWriter::idle`]).
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Where a caller hears the result of its job.
+pub(super) type Reply = oneshot::Sender<Result<Done>>;
+
+/// Answers each caller with its job's result, in order.
+pub(super) fn answer(replies: Vec<Reply>, results: Vec<Result<Done>>) {
+    for (reply, result) in replies.into_iter().zip(results) {
+        // A caller that gave up waiting is no error.
+        let _ = reply.send(result);
+    }
+}
 
 /// A write a caller waits for.
 pub(super) enum Job {
@@ -40,9 +56,11 @@ pub(super) struct Commit {
 }
 
 /// Records of a change set, encoded before they reach the writer: its
-/// transcript lines and outbox messages, in order, and its session as it
-/// is saved (at the version after the one it was read at).
+/// transcript lines and outbox messages, in order, its session as it is
+/// saved (at the version after the one it was read at), and the change set
+/// as a log record's payload (empty: encoded by the writer).
 pub(super) struct Encoded {
+    pub(super) record: Vec<u8>,
     pub(super) transcript: Vec<Vec<u8>>,
     pub(super) outbox: Vec<Vec<u8>>,
     pub(super) session: Option<Vec<u8>>,
@@ -65,12 +83,27 @@ pub(super) enum Done {
 /// backend's to take from (a session moved into memory instead of cloned).
 pub(super) trait GroupWriter: Send + 'static {
     fn write_group(&mut self, jobs: &mut [Job]) -> Vec<Result<Done>>;
+
+    /// Writes a group and answers its callers once it is durable: by
+    /// default as soon as [`GroupWriter::write_group`] returns. A backend
+    /// that makes groups durable on a thread of its own, while the writer
+    /// goes on with the next group, hands the replies over instead.
+    fn write_and_answer(&mut self, jobs: &mut [Job], replies: Vec<Reply>) {
+        let results = self.write_group(jobs);
+        answer(replies, results);
+    }
+
+    /// No job came for [`IDLE`]: a moment for housekeeping.
+    fn idle(&mut self) {}
+
+    /// Every handle is gone and every queued job written: the last call.
+    fn finish(&mut self) {}
 }
 
 /// The handle callers use; cheap to clone.
 #[derive(Clone)]
 pub(super) struct Writer {
-    tx: mpsc::Sender<(Job, oneshot::Sender<Result<Done>>)>,
+    tx: mpsc::Sender<(Job, Reply)>,
 }
 
 fn stopped() -> Error {
@@ -80,11 +113,19 @@ fn stopped() -> Error {
 impl Writer {
     /// Starts the writer thread `name` around `backend`.
     pub(super) fn spawn(name: &str, mut backend: impl GroupWriter) -> Result<Self> {
-        let (tx, rx) = mpsc::channel::<(Job, oneshot::Sender<Result<Done>>)>();
+        let (tx, rx) = mpsc::channel::<(Job, Reply)>();
         std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
+                loop {
+                    let first = match rx.recv_timeout(IDLE) {
+                        Ok(job) => job,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            backend.idle();
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
                     let mut group = vec![first];
                     while group.len() < MAX_GROUP {
                         match rx.try_recv() {
@@ -93,12 +134,9 @@ impl Writer {
                         }
                     }
                     let (mut jobs, replies): (Vec<Job>, Vec<_>) = group.into_iter().unzip();
-                    let results = backend.write_group(&mut jobs);
-                    for (reply, result) in replies.into_iter().zip(results) {
-                        // A caller that gave up waiting is no error.
-                        let _ = reply.send(result);
-                    }
+                    backend.write_and_answer(&mut jobs, replies);
                 }
+                backend.finish();
             })
             .map_err(|e| Error::Store(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { tx })
