@@ -3,8 +3,10 @@
 //! Callers send their job and wait; the thread takes whatever has queued
 //! up (at most [`MAX_GROUP`]) and hands the group to the backend, which
 //! makes it durable once for all of them (one fsync or flush), and only then
-//! answers every caller. Store writes so never run on the async workers,
-//! and concurrent messages share the cost of durability.
+//! answers every caller — itself, or from a thread of its own that makes
+//! the group durable while the writer goes on with the next one
+//! ([`GroupWriter::write_and_answer`]). Store writes so never run on the
+//! async workers, and concurrent messages share the cost of durability.
 
 use std::sync::mpsc;
 use std::time::Duration;
