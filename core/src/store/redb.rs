@@ -1403,18 +1403,6 @@ mod tests {
         }
     }
 
-    /// Opens the store in `dir` once the writer of a dropped handle has let
-    /// the file go (it finishes its queue on its own thread).
-    async fn reopen(dir: &Path) -> RedbStore {
-        for _ in 0..100 {
-            match RedbStore::open(dir) {
-                Ok(store) => return store,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            }
-        }
-        RedbStore::open(dir).unwrap()
-    }
-
     /// Lines whose ids are still carried by the session row are listed once
     /// after the store is opened again: an index that is empty because of
     /// them is not rebuilt from the transcript.
@@ -1437,7 +1425,7 @@ mod tests {
                 session.version = v;
             }
         }
-        let store = reopen(dir.path()).await;
+        let store = RedbStore::open(dir.path()).unwrap();
         assert_eq!(
             texts(store.conversation(&key, 0, 10).await.unwrap()),
             ["m0", "m1", "m2"]
@@ -1543,7 +1531,7 @@ mod tests {
                 t.await.unwrap();
             }
         }
-        let store = reopen(dir.path()).await;
+        let store = RedbStore::open(dir.path()).unwrap();
         assert_eq!(store.next_number("ADU-2026").await.unwrap(), 51);
         assert_eq!(
             store.counters().await.unwrap()["in:2026-11-28:whatsapp"],
@@ -1596,7 +1584,7 @@ mod tests {
             }
             assert_eq!(store.forget_seen(20).await.unwrap(), 1);
         }
-        let store = reopen(dir.path()).await;
+        let store = RedbStore::open(dir.path()).unwrap();
         assert!(store.is_seen("whatsapp", "wamid.baru").await.unwrap());
         assert!(!store.is_seen("whatsapp", "wamid.lama").await.unwrap());
         assert_eq!(
@@ -1713,15 +1701,11 @@ mod tests {
         }
         // Closed cleanly: checkpointed, the log empty.
         let wal = dir.path().join(wal::FILE_NAME);
-        let store = reopen(dir.path()).await;
+        let store = RedbStore::open(dir.path()).unwrap();
         assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
         drop(store);
-        let durable = loop {
-            match Database::create(dir.path().join(FILE_NAME)) {
-                Ok(db) => break wal::durable_seq(&db).unwrap(),
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        };
+        let durable =
+            wal::durable_seq(&Database::create(dir.path().join(FILE_NAME)).unwrap()).unwrap();
         let session = Session {
             version: 1,
             last_intent: Some("izin_usaha".into()),
@@ -1783,7 +1767,7 @@ mod tests {
         }
         drop(store);
         // Not applied twice: the next open finds what this one left.
-        let store = reopen(dir.path()).await;
+        let store = RedbStore::open(dir.path()).unwrap();
         let session = store.session(&key).await.unwrap().unwrap();
         assert_eq!(session.version, 2);
         assert_eq!(store.next_number("ADU-2026").await.unwrap(), 3);
@@ -1804,7 +1788,7 @@ mod tests {
             };
             assert_eq!(store.commit(c).await.unwrap(), SaveOutcome::Saved(1));
         }
-        drop(reopen(dir.path()).await);
+        drop(RedbStore::open(dir.path()).unwrap());
         // A write of the session at the version it had before.
         let stale = Changes {
             session: Some((key, Session::default())),
@@ -1812,15 +1796,7 @@ mod tests {
         };
         let wal = dir.path().join(wal::FILE_NAME);
         std::fs::write(&wal, log_of(1_000, &[RecordRef::Commit(&stale)])).unwrap();
-        let err = loop {
-            match RedbStore::open(dir.path()) {
-                Err(e) if e.to_string().contains("already open") => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => break e.to_string(),
-                Ok(_) => panic!("a log that does not apply was accepted"),
-            }
-        };
+        let err = RedbStore::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("layan.wal record 1000"), "{err}");
         assert!(err.contains("does not follow the database"), "{err}");
     }

@@ -8,7 +8,8 @@
 //! ([`GroupWriter::write_and_answer`]). Store writes so never run on the
 //! async workers, and concurrent messages share the cost of durability.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -102,10 +103,31 @@ pub(super) trait GroupWriter: Send + 'static {
     fn finish(&mut self) {}
 }
 
-/// The handle callers use; cheap to clone.
+/// The handle callers use; cheap to clone. Dropping the last one waits
+/// for the thread to finish what was queued and the backend's
+/// [`GroupWriter::finish`], so that the data folder is closed (and can be
+/// opened again) when the store is gone.
 #[derive(Clone)]
 pub(super) struct Writer {
     tx: mpsc::Sender<(Job, Reply)>,
+    /// Dropped after `tx` (fields drop in order): by the time the last
+    /// handle joins the thread, no sender is left to keep it waiting.
+    _thread: Arc<Joined>,
+}
+
+/// The writer thread, joined when the last handle goes.
+struct Joined(Option<JoinHandle<()>>);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        // Never the writer thread itself: it holds no handle.
+        if let Some(thread) = self.0.take()
+            && thread.thread().id() != std::thread::current().id()
+            && thread.join().is_err()
+        {
+            tracing::error!(target: "layan_core::store", "the store's writer thread panicked");
+        }
+    }
 }
 
 fn stopped() -> Error {
@@ -116,7 +138,7 @@ impl Writer {
     /// Starts the writer thread `name` around `backend`.
     pub(super) fn spawn(name: &str, mut backend: impl GroupWriter) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<(Job, Reply)>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
                 loop {
@@ -141,7 +163,10 @@ impl Writer {
                 backend.finish();
             })
             .map_err(|e| Error::Store(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { tx })
+        Ok(Self {
+            tx,
+            _thread: Arc::new(Joined(Some(thread))),
+        })
     }
 
     async fn run(&self, job: Job) -> Result<Done> {
