@@ -557,6 +557,18 @@ impl RedbWriter {
     }
 }
 
+/// Error `e` for each of `jobs`, as it was (a store error keeps its
+/// message, not prefixed again).
+fn failed_all(jobs: &[Job], e: &Error) -> Vec<Result<Done>> {
+    let why = match e {
+        Error::Store(why) => why.clone(),
+        other => other.to_string(),
+    };
+    jobs.iter()
+        .map(|_| Err(Error::Store(why.clone())))
+        .collect()
+}
+
 impl GroupWriter for RedbWriter {
     /// A group committed durably, answered at once (a checkpoint).
     fn write_group(&mut self, jobs: &mut [Job]) -> Vec<Result<Done>> {
@@ -565,10 +577,7 @@ impl GroupWriter for RedbWriter {
                 self.checkpointed();
                 applied.results
             }
-            Err(e) => jobs
-                .iter()
-                .map(|_| Err(Error::Store(e.to_string())))
-                .collect(),
+            Err(e) => failed_all(jobs, &e),
         }
     }
 
@@ -597,12 +606,7 @@ impl GroupWriter for RedbWriter {
             }
             // Nothing of the group was committed: every caller sees the
             // error and may retry.
-            Err(e) => answer(
-                replies,
-                jobs.iter()
-                    .map(|_| Err(Error::Store(e.to_string())))
-                    .collect(),
-            ),
+            Err(e) => answer(replies, failed_all(jobs, &e)),
         }
     }
 
@@ -1828,5 +1832,58 @@ mod tests {
         assert_eq!(outbox.len(), 1);
         assert_eq!(outbox[0].1.text, "satu");
         assert!(store.outbox_after(1).await.unwrap().is_empty());
+    }
+
+    /// A log that cannot be written: the group's callers hear why, every
+    /// later write is refused with the same reason (the process then holds
+    /// changes that are not durable), and no checkpoint makes them durable
+    /// behind the callers' backs.
+    #[test]
+    fn a_log_that_cannot_be_written_fails_its_group_and_refuses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join(FILE_NAME)).unwrap());
+        let hot = Arc::new(Mutex::new(Hot::new(HOT_SESSIONS)));
+        let path = dir.path().join(wal::FILE_NAME);
+        let mut writer =
+            RedbWriter::new(Arc::clone(&db), Arc::clone(&hot), path.clone(), 0).unwrap();
+        // The log thread gets a file it cannot write to.
+        let read_only = std::fs::File::open(&path).unwrap();
+        writer.wal = Wal::start(read_only, path, Arc::clone(&hot)).unwrap();
+        let key = SessionKey::new("whatsapp", "a");
+        let mut send = |version: u64| {
+            let mut jobs = vec![Job::Commit(Box::new(Commit {
+                encoded: None,
+                changes: Changes {
+                    session: Some((
+                        key.clone(),
+                        Session {
+                            version,
+                            ..Session::default()
+                        },
+                    )),
+                    ..Changes::default()
+                },
+            }))];
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            writer.write_and_answer(&mut jobs, vec![tx]);
+            match rx.blocking_recv().unwrap() {
+                Ok(_) => panic!("a write whose log failed was reported done"),
+                Err(e) => e.to_string(),
+            }
+        };
+        let first = send(0);
+        assert!(
+            first.contains("cannot write") && first.contains("layan.wal"),
+            "{first}"
+        );
+        assert!(first.contains("restart layan"), "{first}");
+        // Refused before it is applied: the session is still at version 1
+        // in memory, and this write at version 1 is not even tried.
+        assert_eq!(send(1), first);
+        let version =
+            |hot: &Mutex<Hot>| hot.lock().unwrap().sessions[&key_of(&key)].session.version;
+        assert_eq!(version(&hot), 1, "the refused write was applied");
+        writer.checkpoint();
+        assert!(writer.unchecked, "no checkpoint after a failed log");
     }
 }

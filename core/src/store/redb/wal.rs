@@ -67,7 +67,11 @@ pub(super) struct Wal {
     thread: Option<JoinHandle<()>>,
     /// Why the log cannot be written, once it could not: the process then
     /// holds changes that are not durable and were reported failed, so
-    /// every later write is refused until a restart recovers what is.
+    /// every later write is refused until a restart recovers what is, and
+    /// no checkpoint is taken. (redb itself commits what it holds when the
+    /// store is closed cleanly: a group reported failed may then be kept.
+    /// Its callers retry, and a message kept is answered as a duplicate
+    /// and handled from the inbox: at least once, never lost.)
     pub(super) failed: Arc<OnceLock<String>>,
 }
 
@@ -177,10 +181,12 @@ impl Syncer {
                     self.path.display()
                 );
                 tracing::error!(target: "layan_core::store", error = %e, "the redb log cannot be written; refusing writes");
+                // Set before anyone hears of it: a write sent after that is
+                // refused by the writer, not applied.
+                let why = self.failed.get_or_init(|| why);
                 for group in waiting {
-                    refuse(ToLog::Group(group), &why);
+                    refuse(ToLog::Group(group), why);
                 }
-                let _ = self.failed.set(why);
             } else {
                 durable.append(&mut waiting);
             }
