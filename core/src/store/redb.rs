@@ -94,11 +94,14 @@ const HOT_SESSIONS: usize = 10_000;
 /// whole seen table (loaded on open; ids live for the dedup retention, a
 /// few days of messages), so "not seen" can be answered from it; `sessions`
 /// holds the sessions committed since the store opened, as committed. Both
-/// change only after the commit that wrote them: they never show what is
-/// not durable. They may lag it for an instant, which the commit itself
-/// covers (it checks the seen id and the session version again, from this
-/// same memory: the writer changes it between groups, so when a group
-/// starts it is exactly what is committed).
+/// change only after the commit that wrote them, which may not be durable
+/// yet (its log records are on their way: see [`wal`]); a seen id is
+/// reported outside only once it is, and a session read early only feeds
+/// a later commit, which the log keeps after it. They may lag the commit
+/// for an instant, which the commit itself covers (it checks the seen id
+/// and the session version again, from this same memory: the writer
+/// changes it between groups, so when a group starts it is exactly what is
+/// committed).
 struct Hot {
     seen: HashMap<String, u64>,
     /// Of `seen`, the ids whose log records are not synced yet: not
