@@ -7,7 +7,9 @@
 //! group's log records to the log thread, which appends them to
 //! `layan.wal`, syncs once for everything that queued up, and only then
 //! answers the group's callers. The writer meanwhile applies the next
-//! group: the two overlap.
+//! group: the two overlap. At most one group waits for the log thread;
+//! past it the writer waits too, and the jobs that queue up meanwhile
+//! make its next group bigger, so redb is committed less often.
 //!
 //! Now and then (a second, or a few megabytes of log, or when idle) the
 //! writer commits a group durably to redb: a checkpoint. Everything before
