@@ -172,13 +172,12 @@ impl Syncer {
                 }
             }
             if let Some(why) = self.failed.get() {
-                durable.append(&mut waiting);
-                for group in durable {
+                // Groups a checkpoint made durable before the failure are
+                // still answered with their results below.
+                for group in waiting.drain(..) {
                     refuse(ToLog::Group(group), why);
                 }
-                continue;
-            }
-            if !buf.is_empty()
+            } else if !buf.is_empty()
                 && let Err(e) = self.log.write_all(&buf).and_then(|()| self.log.sync_data())
             {
                 let why = format!(
