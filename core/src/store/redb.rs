@@ -436,6 +436,57 @@ struct Applied {
     outbox_last: Option<u64>,
 }
 
+/// What one transaction committed: each job's result, the provider ids it
+/// accepted, and the last outbox id it handed out.
+struct Transacted {
+    results: Vec<Done>,
+    seen: Vec<String>,
+    outbox_last: Option<u64>,
+}
+
+/// Applies `jobs` in one write transaction of `db` and commits it, durably
+/// or for the process only, then records in `hot` what it committed (a
+/// group not durable yet with its provider ids as unsynced, in the same
+/// step). Before the commit `last_record` is shown the results: it returns
+/// the sequence of the transaction's last log record, noted in [`META`],
+/// or an error, which commits nothing. A job that fails fails them all.
+fn transact(
+    db: &Database,
+    hot: &Mutex<Hot>,
+    jobs: &mut [Job],
+    durable: bool,
+    last_record: impl FnOnce(&[Job], &[Done]) -> Result<Option<u64>>,
+) -> Result<Transacted> {
+    let mut tx = db.begin_write().map_err(db_err)?;
+    if !durable {
+        tx.set_durability(redb::Durability::None)
+            .map_err(|e| Error::Store(format!("redb: {e}")))?;
+    }
+    let mut tables = Tables::new(&tx, hot);
+    let results = jobs
+        .iter_mut()
+        .map(|job| tables.apply(job))
+        .collect::<Result<Vec<_>>>()?;
+    tables.wal_seq = last_record(jobs, &results)?;
+    tables.flush()?;
+    let outbox_last = tables.numbers.get("outbox").copied();
+    let group = std::mem::take(&mut tables.group);
+    // Tables borrow the transaction: closed before it commits.
+    drop(tables);
+    tx.commit().map_err(db_err)?;
+    let seen: Vec<String> = group.seen.keys().cloned().collect();
+    let mut hot = hot.lock().unwrap_or_else(PoisonError::into_inner);
+    hot.committed(group);
+    if !durable {
+        hot.unsynced_seen.extend(seen.iter().cloned());
+    }
+    Ok(Transacted {
+        results,
+        seen,
+        outbox_last,
+    })
+}
+
 /// Whether `job`, which ended in `done`, changed anything: only then is it
 /// logged (a duplicate or a conflict wrote nothing).
 fn changed(job: &Job, done: &Done) -> bool {
@@ -482,46 +533,23 @@ impl RedbWriter {
                 other => log::encode(&log::record_of(other)),
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut tx = self.db.begin_write().map_err(db_err)?;
-        if !checkpoint {
-            tx.set_durability(redb::Durability::None)
-                .map_err(|e| Error::Store(format!("redb: {e}")))?;
-        }
-        let mut tables = Tables::new(&tx, &self.hot);
-        let mut results = Vec::with_capacity(jobs.len());
         let mut frames = Vec::new();
         let mut seq = self.seq;
-        for (job, payload) in jobs.iter_mut().zip(&payloads) {
-            let done = tables.apply(job)?;
-            if changed(job, &done) {
-                seq += 1;
-                log::frame_payload(&mut frames, seq, payload)?;
+        let done = transact(&self.db, &self.hot, jobs, checkpoint, |jobs, results| {
+            for ((job, done), payload) in jobs.iter().zip(results).zip(&payloads) {
+                if changed(job, done) {
+                    seq += 1;
+                    log::frame_payload(&mut frames, seq, payload)?;
+                }
             }
-            results.push(Ok(done));
-        }
-        if seq > self.seq {
-            tables.wal_seq = Some(seq);
-        }
-        tables.flush()?;
-        let outbox_last = tables.numbers.get("outbox").copied();
-        let group = std::mem::take(&mut tables.group);
-        // Tables borrow the transaction: closed before it commits.
-        drop(tables);
-        tx.commit().map_err(db_err)?;
+            Ok((seq > self.seq).then_some(seq))
+        })?;
         self.seq = seq;
-        let seen: Vec<String> = group.seen.keys().cloned().collect();
-        {
-            let mut hot = self.hot.lock().unwrap_or_else(PoisonError::into_inner);
-            hot.committed(group);
-            if !checkpoint {
-                hot.unsynced_seen.extend(seen.iter().cloned());
-            }
-        }
         Ok(Applied {
-            results,
+            results: done.results.into_iter().map(Ok).collect(),
             frames,
-            seen,
-            outbox_last,
+            seen: done.seen,
+            outbox_last: done.outbox_last,
         })
     }
 

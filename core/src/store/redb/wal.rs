@@ -31,9 +31,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, TableDefinition};
 
-use super::{Hot, META, SEQUENCES, Tables, WAL_SEQ, db_err};
+use super::{Hot, META, SEQUENCES, WAL_SEQ, db_err, transact};
 use crate::error::{Error, Result};
 use crate::session::SaveOutcome;
 use crate::store::log::{self, Record};
@@ -249,10 +249,11 @@ pub(super) fn replay(db: &Database, hot: &Mutex<Hot>, path: &Path) -> Result<u64
     };
     let mut at = 0;
     let mut last = durable;
-    let mut jobs = Vec::new();
+    let (mut seqs, mut jobs) = (Vec::new(), Vec::new());
     while let Some((seq, payload, next)) = log::read_frame(&bytes, at) {
         if seq > last {
-            jobs.push((seq, job_of(log::decode(path, seq, payload)?)));
+            jobs.push(job_of(log::decode(path, seq, payload)?));
+            seqs.push(seq);
             last = seq;
         }
         at = next;
@@ -267,25 +268,19 @@ pub(super) fn replay(db: &Database, hot: &Mutex<Hot>, path: &Path) -> Result<u64
     }
     if !jobs.is_empty() {
         tracing::info!(target: "layan_core::store", records = jobs.len(), "applying the redb log's records written after the last checkpoint");
-        let tx = db.begin_write().map_err(db_err)?;
-        let mut tables = Tables::new(&tx, hot);
-        for (seq, job) in &mut jobs {
-            let done = tables.apply(job)?;
-            if let Done::Saved(outcome @ (SaveOutcome::Conflict | SaveOutcome::Duplicate)) = done {
-                return Err(Error::Store(format!(
-                    "{} record {seq} does not apply ({outcome:?}): the log does not follow the database",
-                    path.display()
-                )));
+        transact(db, hot, &mut jobs, true, |_, results| {
+            for (seq, done) in seqs.iter().zip(results) {
+                if let Done::Saved(outcome @ (SaveOutcome::Conflict | SaveOutcome::Duplicate)) =
+                    done
+                {
+                    return Err(Error::Store(format!(
+                        "{} record {seq} does not apply ({outcome:?}): the log does not follow the database",
+                        path.display()
+                    )));
+                }
             }
-        }
-        tables.wal_seq = Some(last);
-        tables.flush()?;
-        let group = std::mem::take(&mut tables.group);
-        drop(tables);
-        tx.commit().map_err(db_err)?;
-        hot.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .committed(group);
+            Ok(Some(last))
+        })?;
     }
     let log = OpenOptions::new().write(true).open(path).map_err(io)?;
     log.set_len(0).and_then(|()| log.sync_all()).map_err(io)?;
@@ -294,24 +289,22 @@ pub(super) fn replay(db: &Database, hot: &Mutex<Hot>, path: &Path) -> Result<u64
 
 /// The sequence of the last log record the database holds durably.
 pub(super) fn durable_seq(db: &Database) -> Result<u64> {
-    Ok(db
-        .begin_read()
-        .map_err(db_err)?
-        .open_table(META)
-        .map_err(db_err)?
-        .get(WAL_SEQ)
-        .map_err(db_err)?
-        .map_or(0, |v| v.value()))
+    stored_number(db, META, WAL_SEQ)
 }
 
 /// The newest outbox id handed out: all of them are durable on open.
 pub(super) fn last_outbox(db: &Database) -> Result<u64> {
+    stored_number(db, SEQUENCES, "outbox")
+}
+
+/// The number under `key` in table `def` (0 when there is none).
+fn stored_number(db: &Database, def: TableDefinition<&str, u64>, key: &str) -> Result<u64> {
     Ok(db
         .begin_read()
         .map_err(db_err)?
-        .open_table(SEQUENCES)
+        .open_table(def)
         .map_err(db_err)?
-        .get("outbox")
+        .get(key)
         .map_err(db_err)?
         .map_or(0, |v| v.value()))
 }
